@@ -1,0 +1,17 @@
+"""The DuckLake warehouse: connection, migrations and named SQL."""
+
+from tracemill.warehouse.connection import CATALOG, attach_sql, connect, snapshot_id, transaction
+from tracemill.warehouse.migrations import current_version, migrate
+from tracemill.warehouse.sqlfiles import query, sql_root
+
+__all__ = [
+    "CATALOG",
+    "attach_sql",
+    "connect",
+    "current_version",
+    "migrate",
+    "query",
+    "snapshot_id",
+    "sql_root",
+    "transaction",
+]
