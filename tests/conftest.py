@@ -51,3 +51,12 @@ def external() -> Path:
     if not EXTERNAL.is_dir():
         pytest.fail(f"external data folder missing: {EXTERNAL}")
     return EXTERNAL
+
+
+@pytest.fixture(scope="session")
+def prefect_server():
+    """A real, temporary Prefect server for tests where flows are the point (one per session)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=60):
+        yield
