@@ -1,6 +1,6 @@
 """The DuckLake warehouse: connection, migrations and named SQL."""
 
-from tracemill.warehouse.connection import CATALOG, attach_sql, connect, snapshot_id, transaction
+from tracemill.warehouse.connection import CATALOG, attach_sql, connect, snapshot_id, transaction, writer_lock
 from tracemill.warehouse.migrations import current_version, migrate
 from tracemill.warehouse.sqlfiles import query, sql_root
 
@@ -14,4 +14,5 @@ __all__ = [
     "snapshot_id",
     "sql_root",
     "transaction",
+    "writer_lock",
 ]

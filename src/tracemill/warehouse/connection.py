@@ -98,3 +98,39 @@ def snapshot_id(con: duckdb.DuckDBPyConnection) -> int:
 def data_dir(settings: Settings | None = None) -> Path:
     s = settings or get_settings()
     return Path(s.resolved_data_path)
+
+
+@contextmanager
+def writer_lock(settings: Settings | None = None, *, what: str = "write") -> Iterator[None]:
+    """One writer at a time on the embedded warehouse: later writers wait (queue), readers never do.
+
+    Remote catalogs (Postgres) rely on DuckLake's own conflict detection and, in Prefect, on the
+    global concurrency limit around warehouse writes.
+    """
+    s = settings or get_settings()
+    if not s.is_embedded:
+        yield
+        return
+    import fcntl
+
+    key = str(s.root)
+    depth = _held.setdefault(key, 0)
+    if depth:  # re-entrant within a process: flock on a second descriptor would deadlock
+        _held[key] = depth + 1
+        try:
+            yield
+        finally:
+            _held[key] -= 1
+        return
+    s.root.mkdir(parents=True, exist_ok=True)
+    with open(s.root / ".writer.lock", "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        _held[key] = 1
+        try:
+            yield
+        finally:
+            _held[key] = 0
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+_held: dict[str, int] = {}

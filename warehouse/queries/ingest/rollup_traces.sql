@@ -1,0 +1,95 @@
+-- Rebuild the `traces` rollup for the traces in temp table `_touched(trace_id)`, from all their
+-- spans, tool calls and outcome feedback. Run after DELETE FROM traces for the same ids.
+INSERT INTO traces BY NAME
+WITH s AS (
+    SELECT * FROM spans WHERE trace_id IN (SELECT trace_id FROM _touched)
+),
+root AS (
+    SELECT trace_id, span_id AS root_span_id, name, input_text, output_text
+    FROM s
+    WHERE parent_span_id IS NULL OR is_orphan
+    QUALIFY row_number() OVER (
+        PARTITION BY trace_id ORDER BY (parent_span_id IS NULL) DESC, start_time NULLS LAST, span_id
+    ) = 1
+),
+llm_io AS (
+    SELECT trace_id,
+        arg_min(input_text, start_time) FILTER (WHERE input_text IS NOT NULL) AS first_llm_input,
+        arg_max(output_text, end_time) FILTER (WHERE output_text IS NOT NULL) AS last_llm_output
+    FROM s WHERE kind = 'llm' GROUP BY trace_id
+),
+agg AS (
+    SELECT
+        trace_id,
+        min(start_time) AS start_time,
+        max(end_time) AS end_time,
+        count(*) AS span_count,
+        count(*) FILTER (WHERE kind = 'llm') AS llm_calls,
+        bool_or(status_code = 'error') AS has_error,
+        arg_min(status_message, start_time) FILTER (WHERE status_code = 'error') AS error_message,
+        list_sort(list(DISTINCT model) FILTER (WHERE model IS NOT NULL)) AS models,
+        sum(input_tokens) AS input_tokens,
+        sum(output_tokens) AS output_tokens,
+        sum(coalesce(total_tokens, coalesce(input_tokens, 0) + coalesce(output_tokens, 0)))
+            FILTER (WHERE total_tokens IS NOT NULL OR input_tokens IS NOT NULL OR output_tokens IS NOT NULL) AS total_tokens,
+        sum(cost_usd) AS cost_usd,
+        arg_min(user_id, start_time) FILTER (WHERE user_id IS NOT NULL) AS user_id,
+        arg_min(session_id, start_time) FILTER (WHERE session_id IS NOT NULL) AS session_id,
+        list_sort(list_distinct(flatten(list(tags) FILTER (WHERE tags IS NOT NULL)))) AS tags,
+        arg_min(environment, start_time) FILTER (WHERE environment IS NOT NULL) AS environment,
+        arg_min(app_version, start_time) FILTER (WHERE app_version IS NOT NULL) AS app_version,
+        arg_min(source, start_time) AS source,
+        min(load_id) AS first_load_id
+    FROM s GROUP BY trace_id
+),
+tc AS (
+    SELECT trace_id, count(*) AS tool_call_count,
+        list(tool_name ORDER BY start_time NULLS LAST, seq NULLS LAST, call_id) AS tool_sequence
+    FROM tool_calls WHERE trace_id IN (SELECT trace_id FROM _touched)
+    GROUP BY trace_id
+),
+oc AS (
+    SELECT trace_id,
+        arg_max(label, coalesce(created_at, TIMESTAMPTZ '1970-01-01')) AS outcome,
+        arg_max(score, coalesce(created_at, TIMESTAMPTZ '1970-01-01')) AS outcome_score,
+        arg_max(comment, coalesce(created_at, TIMESTAMPTZ '1970-01-01')) AS outcome_comment
+    FROM feedback WHERE key = 'outcome' AND trace_id IN (SELECT trace_id FROM _touched)
+    GROUP BY trace_id
+)
+SELECT
+    agg.trace_id,
+    root.root_span_id,
+    root.name,
+    agg.start_time,
+    agg.end_time,
+    date_diff('microsecond', agg.start_time, agg.end_time) / 1000.0 AS latency_ms,
+    CASE WHEN agg.has_error OR oc.outcome = 'failure' THEN 'error' ELSE 'ok' END AS status,
+    coalesce(agg.error_message, CASE WHEN oc.outcome = 'failure' THEN coalesce(oc.outcome_comment, 'failed outcome') END) AS error_message,
+    coalesce(root.input_text, llm_io.first_llm_input) AS input,
+    coalesce(root.output_text, llm_io.last_llm_output) AS output,
+    agg.span_count,
+    agg.llm_calls,
+    coalesce(tc.tool_call_count, 0) AS tool_call_count,
+    coalesce(tc.tool_sequence, []::VARCHAR[]) AS tool_sequence,
+    agg.models,
+    agg.input_tokens,
+    agg.output_tokens,
+    agg.total_tokens,
+    agg.cost_usd,
+    agg.user_id,
+    agg.session_id,
+    agg.tags,
+    agg.environment,
+    agg.app_version,
+    oc.outcome,
+    oc.outcome_score,
+    NULL::JSON AS metadata,
+    agg.source,
+    agg.first_load_id,
+    ? AS load_id,
+    ? AS schema_version
+FROM agg
+LEFT JOIN root USING (trace_id)
+LEFT JOIN llm_io USING (trace_id)
+LEFT JOIN tc USING (trace_id)
+LEFT JOIN oc USING (trace_id);
