@@ -24,6 +24,7 @@ from tracemill.cli import ingest as _ingest  # noqa: E402,F401
 from tracemill.cli import mine as _mine  # noqa: E402,F401
 from tracemill.cli import datasets as _datasets  # noqa: E402,F401
 from tracemill.cli import evals as _evals  # noqa: E402,F401
+from tracemill.cli import gate as _gate  # noqa: E402,F401
 from tracemill.cli import demo as _demo  # noqa: E402,F401
 
 
