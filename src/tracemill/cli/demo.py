@@ -1,3 +1,27 @@
-"""CLI commands: demo (filled in by its stage)."""
+"""``tracemill demo``: run the whole loop on the embedded warehouse and explain it."""
 
-from tracemill.cli import app  # noqa: F401
+from __future__ import annotations
+
+import typer
+
+from tracemill.cli import app
+
+
+@app.command("demo")
+def demo(
+    fresh: bool = typer.Option(True, "--fresh/--keep", help="Start from an empty demo warehouse (default) or keep the existing one"),
+    traces: int = typer.Option(3000, help="Traces per synthetic day"),
+) -> None:
+    """Generate two nights of synthetic agent traces and run ingest -> mine -> datasets -> evals -> gate."""
+    from tracemill.demo import run_demo
+    from tracemill.settings import get_settings
+
+    settings = get_settings()
+    from rich.console import Console
+
+    console = Console()
+    console.print(
+        "[bold]tracemill demo[/]: a customer-support agent in production, two nights of traces, "
+        "and a release decision — all on the embedded DuckLake warehouse.\n"
+    )
+    run_demo(settings, console=console, fresh=fresh, state={"n_traces": traces})
