@@ -23,7 +23,7 @@ $(UV): tools/requirements.txt
 	touch $(UV)
 
 $(STAMP): $(UV) uv.lock pyproject.toml
-	$(UV) sync --locked --all-groups --python $(PYTHON)
+	$(UV) sync --locked --all-groups --compile-bytecode --python $(PYTHON)
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -29,7 +29,9 @@ class Settings(BaseSettings):
     prices_file: str | None = None
     # Largest raw record accepted at ingest; larger ones are quarantined.
     max_record_bytes: int = 8 * 1024 * 1024
-    ingest_batch_spans: int = 100_000
+    ingest_batch_spans: int = 25_000
+    # DuckDB's buffer pool per connection; it spills to disk beyond this.
+    duckdb_memory_limit: str = "1GB"
     # Optional LLM for cluster naming and judges (a litellm model string) and its api_base.
     llm_model: str | None = None
     llm_api_base: str | None = None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -18,7 +19,7 @@ import duckdb
 import orjson
 import pyarrow as pa
 
-from tracemill.errors import DataError
+from tracemill.errors import ConflictError, DataError
 from tracemill.ingest import sources as sources_mod
 from tracemill.ingest.cost import CostModel, load_prices
 from tracemill.ingest.formats import FormatOptions, Source, detect, get
@@ -86,6 +87,15 @@ def _ts(values: list[int | None]) -> pa.Array:
     return pa.array(values, pa.int64()).cast(_TS)
 
 
+def _freeze(s: Span) -> None:
+    """Serialise a span's JSON fields now: a parsed dict costs ~10x its JSON text in memory."""
+    s.raw = _json(s.raw)
+    s.attributes = _json(s.attributes)  # type: ignore[assignment]
+    s.input_messages = _json(s.input_messages)  # type: ignore[assignment]
+    s.output_messages = _json(s.output_messages)  # type: ignore[assignment]
+    s.tool_arguments = _json(s.tool_arguments)
+
+
 def _spans_table(spans: list[Span], load_id: str, chash: str, source_file: str | None, costs: CostModel) -> pa.Table:
     for s in spans:
         if s.cost_usd is None and s.kind == "llm" and (s.input_tokens is not None or s.output_tokens is not None):
@@ -113,11 +123,11 @@ def _spans_table(spans: list[Span], load_id: str, chash: str, source_file: str |
         "cost_usd": pa.array([s.cost_usd for s in spans], pa.float64()),
         "input_text": [s.input_text for s in spans],
         "output_text": [s.output_text for s in spans],
-        "input_messages": [_json(s.input_messages) for s in spans],
-        "output_messages": [_json(s.output_messages) for s in spans],
+        "input_messages": [s.input_messages for s in spans],
+        "output_messages": [s.output_messages for s in spans],
         "tool_name": [s.tool_name for s in spans],
         "tool_call_id": [s.tool_call_id for s in spans],
-        "tool_arguments": [_json(s.tool_arguments) for s in spans],
+        "tool_arguments": [s.tool_arguments for s in spans],
         "tool_result": [s.tool_result for s in spans],
         "user_id": [s.user_id for s in spans],
         "session_id": [s.session_id for s in spans],
@@ -125,8 +135,8 @@ def _spans_table(spans: list[Span], load_id: str, chash: str, source_file: str |
         "environment": [s.environment for s in spans],
         "app_version": [s.app_version for s in spans],
         "service_name": [s.service_name for s in spans],
-        "attributes": [_json(s.attributes) for s in spans],
-        "raw": [_json(s.raw) for s in spans],
+        "attributes": [s.attributes for s in spans],
+        "raw": [s.raw for s in spans],
         "source": [s.source for s in spans],
     }
     n = len(spans)
@@ -219,36 +229,57 @@ class Load:
         self.summary.quarantined += len(rows)
 
     # -- one chunk ------------------------------------------------------------------------------
+    def _existing_keys(self, trace_ids: set[str], table: str, key: str) -> set[tuple[str, str]]:
+        """(trace_id, key) pairs already stored for these traces (only the key columns are scanned)."""
+        self.con.register("_tids", pa.table({"trace_id": pa.array(list(trace_ids), pa.string())}))
+        try:
+            rows = self.con.execute(query(f"ingest/existing_{table}_keys")).fetchall()
+        finally:
+            self.con.unregister("_tids")
+        return {(t, k) for t, k in rows}
+
+    # -- one chunk ------------------------------------------------------------------------------
     def _write_chunk(self, spans: list[Span], calls: list[ToolCall], fbs: list[Feedback], source_file: str | None) -> None:
         con = self.con
         load_id = self.summary.load_id
         if spans:
-            tbl = _spans_table(spans, load_id, self.config_hash, source_file, self.costs)
-            con.register("_b", tbl)
-            try:
-                con.execute(query("ingest/new_spans"))
-            finally:
-                con.unregister("_b")
-            fresh = con.execute("SELECT * FROM _new").fetch_arrow_table()
-            self.summary.duplicates += len(spans) - fresh.num_rows
-            if fresh.num_rows:
-                outcome = validate_spans(fresh)
+            existing = self._existing_keys({sp.trace_id for sp in spans}, "span", "span_id")
+            fresh: dict[tuple[str, str], Span] = {}
+            for sp in spans:
+                k = (sp.trace_id, sp.span_id)
+                if k not in existing and k not in fresh:
+                    fresh[k] = sp
+            self.summary.duplicates += len(spans) - len(fresh)
+            if fresh:
+                keys = existing | fresh.keys()
+                orphan = [
+                    sp.parent_span_id is not None and (sp.trace_id, sp.parent_span_id) not in keys
+                    for sp in fresh.values()
+                ]
+                tbl = _spans_table(list(fresh.values()), load_id, self.config_hash, source_file, self.costs)
+                tbl = tbl.append_column("is_orphan", pa.array(orphan, pa.bool_()))
+                # What the GX suite checks: a parent exists in the trace, or the span is flagged orphan.
+                parent_ok = [
+                    sp.parent_span_id is None or (sp.trace_id, sp.parent_span_id) in keys or o
+                    for sp, o in zip(fresh.values(), orphan)
+                ]
+                outcome = validate_spans(tbl.append_column("parent_ok", pa.array(parent_ok, pa.bool_())))
                 if not outcome.success:
                     # The whole batch goes to quarantine with the validation result; nothing of it is written.
                     self.summary.failed_validations.extend(outcome.failed)
                     detail = "batch failed validation: " + "; ".join(outcome.failed)
-                    rows = [("validation_failed", detail, None, s.raw, outcome.result) for s in spans]
+                    rows = [("validation_failed", detail, None, sp.raw, outcome.result) for sp in spans]
                     rows += [("validation_failed", detail, None, asdict(c), None) for c in calls]
                     rows += [("validation_failed", detail, None, asdict(f), None) for f in fbs]
                     self._quarantine(rows, source_file or self.summary.source)
-                    con.execute("DROP TABLE IF EXISTS _new")
                     return
-                con.execute(
-                    "INSERT INTO spans BY NAME SELECT * EXCLUDE (start_ns, end_ns, parent_ok) FROM _new"
-                )
-                self.summary.spans_ingested += fresh.num_rows
-                self._touched.update(fresh.column("trace_id").to_pylist())
-            con.execute("DROP TABLE IF EXISTS _new")
+                con.register("_b", tbl)
+                try:
+                    con.execute("INSERT INTO spans BY NAME SELECT * EXCLUDE (start_ns, end_ns) FROM _b")
+                finally:
+                    con.unregister("_b")
+                self.summary.spans_ingested += len(fresh)
+                self._touched.update(t for t, _ in fresh)
         if calls:
             tbl = _tool_calls_table(calls, load_id)
             con.register("_c", tbl)
@@ -329,6 +360,7 @@ class Load:
             for item in items:
                 count += 1
                 if isinstance(item, Span):
+                    _freeze(item)
                     spans.append(item)
                     if len(spans) >= batch_size:
                         self._write_chunk(spans, calls, fbs, label)
@@ -488,7 +520,7 @@ def ingest_paths(
                     load.summary.files_skipped += 1
                 else:
                     record = FileRecord(src.path, sha, src.size, fmt.name)
-                    load.commit_batch(fmt.parse(src, options), file=record)
+                    _commit_with_retry(load, lambda src=src, fmt=fmt: fmt.parse(src, options), record)
                     loaded.add(sha)
                 if progress:
                     progress(src.path, i + 1, len(formats))
@@ -503,6 +535,26 @@ def ingest_paths(
             f"'{summary.load_id}'\", fix the source and ingest it again",
         )
     return summary
+
+
+_COUNTERS = ("records_seen", "spans_ingested", "traces_touched", "tool_calls", "feedback", "quarantined", "duplicates")
+
+
+def _commit_with_retry(load: Load, items: Callable[[], Iterable[Item]], record: FileRecord, attempts: int = 6) -> None:
+    """Commit one file; if a concurrent commit or a reader's lock made it fail, parse it again and
+    retry with backoff (nothing of the failed attempt was written)."""
+    for attempt in range(attempts):
+        saved = {k: getattr(load.summary, k) for k in _COUNTERS}
+        try:
+            load.commit_batch(items(), file=record)
+            return
+        except ConflictError:
+            for k, v in saved.items():
+                setattr(load.summary, k, v)
+            load._touched = set()
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.5 * 2**attempt)
 
 
 def ingest_items(

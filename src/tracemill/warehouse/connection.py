@@ -43,7 +43,8 @@ def connect(settings: Settings | None = None, *, migrate: bool = True) -> duckdb
     if s.is_embedded:
         s.root.mkdir(parents=True, exist_ok=True)
         (s.root / "data").mkdir(exist_ok=True)
-    con = extensions.connect_plain(threads=2)
+    con = extensions.connect_plain(threads=2, memory_limit=s.duckdb_memory_limit)
+    con.execute("SET enable_progress_bar = false")
     extensions.load(con, *_needed_extensions(s))
     try:
         con.execute(
@@ -80,6 +81,13 @@ def transaction(con: duckdb.DuckDBPyConnection, *, what: str = "write") -> Itera
             con.execute("ROLLBACK")
         except duckdb.Error:
             pass
+        if isinstance(exc, duckdb.Error) and "database is locked" in str(exc):
+            raise ConflictError(
+                f"the SQLite catalog was locked by another connection during this {what}; nothing was written",
+                value=str(exc)[:200],
+                fix="a reader with an unfinished result (e.g. fetchone() without fetchall()) holds the lock: "
+                "finish or close it, then run again",
+            ) from exc
         if isinstance(exc, duckdb.Error) and is_conflict(exc):
             raise ConflictError(
                 f"another writer changed the warehouse during this {what}; nothing was written",
