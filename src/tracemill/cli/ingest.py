@@ -54,7 +54,7 @@ def ingest(
     format: str = typer.Option("auto", "--format", "-f", help="auto, otlp-json, otlp-proto, messages, langsmith, langfuse, …"),
     map_: str = typer.Option(None, "--map", help="Field mapping for chat trajectories: id=…,messages=…,outcome=… or preset=NAME"),
     from_: str = typer.Option(None, "--from", help="Pull from a platform API instead of files: langfuse"),
-    host: str = typer.Option(None, "--host", help="API base URL for --from (keys from LANGFUSE_PUBLIC_KEY / LANGFUSE_SECRET_KEY)"),
+    host: str = typer.Option(None, "--host", help="API base URL for --from (or LANGFUSE_HOST; keys from LANGFUSE_PUBLIC_KEY / LANGFUSE_SECRET_KEY)"),
 ) -> None:
     """Ingest traces. Files already loaded are skipped; bad records go to quarantine."""
     from tracemill.ingest import ingest_paths
@@ -77,16 +77,18 @@ def ingest(
 
 
 def _pull(name: str, host: str | None) -> None:
-    import os
-
     if name != "langfuse":
         raise ConfigError("unknown API to pull from", value=name, fix="use --from langfuse")
-    if not host:
-        raise ConfigError("--from langfuse needs --host", fix="e.g. --host https://cloud.langfuse.com")
-    from tracemill.ingest.pull.langfuse import pull_langfuse
+    from tracemill.ingest.pull import LangfuseAPI, pull_langfuse
+    from tracemill.settings import get_settings
 
-    public, secret = os.environ.get("LANGFUSE_PUBLIC_KEY"), os.environ.get("LANGFUSE_SECRET_KEY")
-    if not public or not secret:
-        raise ConfigError("Langfuse keys are not set", fix="export LANGFUSE_PUBLIC_KEY and LANGFUSE_SECRET_KEY")
-    summary = pull_langfuse(host=host, public_key=public, secret_key=secret)
+    api = LangfuseAPI.from_env(host)  # keys from LANGFUSE_PUBLIC_KEY / LANGFUSE_SECRET_KEY
+    with Progress(TextColumn("[bold]pull langfuse"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TextColumn("{task.description}"), console=console, transient=True) as bar:
+        task = bar.add_task("", total=None)
+
+        def progress(page: int, total_pages: int, n_traces: int) -> None:
+            bar.update(task, completed=page, total=total_pages, description=f"{n_traces} traces")
+
+        summary = pull_langfuse(get_settings(), api=api, progress=progress)
     print_summary(summary)

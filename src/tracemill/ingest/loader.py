@@ -212,6 +212,14 @@ class Load:
         self.costs = CostModel(load_prices(settings.prices_file))
         self._touched: set[str] = set()
 
+    def reconnect(self) -> None:
+        """Replace the connection (after a failed commit, which can leave the catalog locked)."""
+        try:
+            self.con.close()
+        except duckdb.Error:
+            pass
+        self.con = connect(self.settings)
+
     # -- quarantine -------------------------------------------------------------------------
     def _quarantine(self, rows: list[tuple[str, str, str | None, Any, dict | None]], source: str) -> None:
         """rows: (reason, detail, line_no, raw, validation)."""
@@ -445,9 +453,9 @@ def open_load(
     except BaseException as exc:
         summary.status = "failed"
         summary.message = str(exc)[:2000]
-        _finish(con, s, summary)
+        _finish(load.con, s, summary)
         if own:
-            con.close()
+            load.con.close()
         raise
     summary.unknown_cost_models = sorted(load.costs.unknown)
     if summary.failed_validations:
@@ -456,9 +464,9 @@ def open_load(
     else:
         summary.status = "committed"
         summary.message = None
-    _finish(con, s, summary)
+    _finish(load.con, s, summary)
     if own:
-        con.close()
+        load.con.close()
 
 
 def _finish(con: duckdb.DuckDBPyConnection, settings: Settings, summary: LoadSummary) -> None:
@@ -507,6 +515,8 @@ def ingest_paths(
             extensions.load(con, "httpfs")
         srcs = sources_mod.expand(paths, object_con=con)
         # Tell every file's format first, so an unplaceable file stops the load before any write.
+        if format == "auto" and mapping and "preset" not in mapping:
+            format = "messages"  # a field mapping only means something for chat trajectories
         formats = [(src, get(format) if format != "auto" else detect(src)) for src in srcs]
         options = FormatOptions(mapping=mapping or {}, max_record_bytes=s.max_record_bytes)
         loaded = {r[0] for r in con.execute("SELECT content_sha256 FROM ingest_files").fetchall()}
@@ -525,6 +535,7 @@ def ingest_paths(
                 if progress:
                     progress(src.path, i + 1, len(formats))
         summary = load.summary
+        con = load.con
     finally:
         con.close()
     if summary.failed_validations:
@@ -552,6 +563,7 @@ def _commit_with_retry(load: Load, items: Callable[[], Iterable[Item]], record: 
             for k, v in saved.items():
                 setattr(load.summary, k, v)
             load._touched = set()
+            load.reconnect()  # a commit that failed on a lock leaves its SQLite connection holding it
             if attempt == attempts - 1:
                 raise
             time.sleep(0.5 * 2**attempt)

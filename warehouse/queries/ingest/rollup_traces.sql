@@ -5,7 +5,8 @@ WITH s AS (
     SELECT * FROM spans WHERE trace_id IN (SELECT trace_id FROM _touched)
 ),
 root AS (
-    SELECT trace_id, span_id AS root_span_id, name, input_text, output_text
+    SELECT trace_id, span_id AS root_span_id, name, input_text, output_text,
+        json_extract(attributes, '$.metadata') AS metadata
     FROM s
     WHERE parent_span_id IS NULL OR is_orphan
     QUALIFY row_number() OVER (
@@ -14,8 +15,8 @@ root AS (
 ),
 llm_io AS (
     SELECT trace_id,
-        arg_min(input_text, start_time) FILTER (WHERE input_text IS NOT NULL) AS first_llm_input,
-        arg_max(output_text, end_time) FILTER (WHERE output_text IS NOT NULL) AS last_llm_output
+        arg_min(input_text, coalesce(start_time, TIMESTAMPTZ 'infinity')) FILTER (WHERE input_text IS NOT NULL) AS first_llm_input,
+        arg_max(output_text, coalesce(end_time, TIMESTAMPTZ '-infinity')) FILTER (WHERE output_text IS NOT NULL) AS last_llm_output
     FROM s WHERE kind = 'llm' GROUP BY trace_id
 ),
 agg AS (
@@ -26,19 +27,19 @@ agg AS (
         count(*) AS span_count,
         count(*) FILTER (WHERE kind = 'llm') AS llm_calls,
         bool_or(status_code = 'error') AS has_error,
-        arg_min(status_message, start_time) FILTER (WHERE status_code = 'error') AS error_message,
+        arg_min(status_message, coalesce(start_time, TIMESTAMPTZ 'infinity')) FILTER (WHERE status_code = 'error') AS error_message,
         list_sort(list(DISTINCT model) FILTER (WHERE model IS NOT NULL)) AS models,
         sum(input_tokens) AS input_tokens,
         sum(output_tokens) AS output_tokens,
         sum(coalesce(total_tokens, coalesce(input_tokens, 0) + coalesce(output_tokens, 0)))
             FILTER (WHERE total_tokens IS NOT NULL OR input_tokens IS NOT NULL OR output_tokens IS NOT NULL) AS total_tokens,
         sum(cost_usd) AS cost_usd,
-        arg_min(user_id, start_time) FILTER (WHERE user_id IS NOT NULL) AS user_id,
-        arg_min(session_id, start_time) FILTER (WHERE session_id IS NOT NULL) AS session_id,
+        arg_min(user_id, coalesce(start_time, TIMESTAMPTZ 'infinity')) FILTER (WHERE user_id IS NOT NULL) AS user_id,
+        arg_min(session_id, coalesce(start_time, TIMESTAMPTZ 'infinity')) FILTER (WHERE session_id IS NOT NULL) AS session_id,
         list_sort(list_distinct(flatten(list(tags) FILTER (WHERE tags IS NOT NULL)))) AS tags,
-        arg_min(environment, start_time) FILTER (WHERE environment IS NOT NULL) AS environment,
-        arg_min(app_version, start_time) FILTER (WHERE app_version IS NOT NULL) AS app_version,
-        arg_min(source, start_time) AS source,
+        arg_min(environment, coalesce(start_time, TIMESTAMPTZ 'infinity')) FILTER (WHERE environment IS NOT NULL) AS environment,
+        arg_min(app_version, coalesce(start_time, TIMESTAMPTZ 'infinity')) FILTER (WHERE app_version IS NOT NULL) AS app_version,
+        arg_min(source, coalesce(start_time, TIMESTAMPTZ 'infinity')) AS source,
         min(load_id) AS first_load_id
     FROM s GROUP BY trace_id
 ),
@@ -83,7 +84,7 @@ SELECT
     agg.app_version,
     oc.outcome,
     oc.outcome_score,
-    NULL::JSON AS metadata,
+    root.metadata,
     agg.source,
     agg.first_load_id,
     ? AS load_id,
