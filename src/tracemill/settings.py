@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     # DuckDB's buffer pool per connection; it spills to disk beyond this.
     duckdb_memory_limit: str = "1GB"
     # Optional LLM for cluster naming and judges (a litellm model string) and its api_base.
+    # Incoming webhook (Slack-compatible JSON {"text": ...}) told when a nightly stage fails.
+    notify_webhook: str | None = None
     llm_model: str | None = None
     llm_api_base: str | None = None
 
