@@ -76,7 +76,7 @@ def _notify(text: str, webhook: str | None) -> None:
         get_run_logger().warning("could not notify %s: %s", webhook, exc)
 
 
-def _run_stage(run_id: str, stage: str, fn: Callable[..., dict], *, retries: int = 3, **kwargs: Any) -> dict:
+def _run_stage(run_id: str, stage: str, fn: Callable[..., dict], /, *, retries: int = 3, **kwargs: Any) -> dict:
     settings = get_settings()
     logger = get_run_logger()
     done = pipeline.completed_stage(settings, run_id, stage)

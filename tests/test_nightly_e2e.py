@@ -152,7 +152,7 @@ def test_nightly_deployments_end_to_end(prefect_stack, tmp_path):
         linked = con.execute(
             """SELECT count(*) FROM dataset_examples e JOIN cluster_members m
                ON m.trace_id = e.source_trace_id AND m.cluster_id = e.cluster_id
-               WHERE e.dataset = 'golden'""",
+               WHERE e.dataset_name = 'golden'""",
         ).fetchall()[0][0]
         assert linked > 0
     assert cluster_sets[0] and cluster_sets[0] == cluster_sets[1]  # mining the same data keeps the ids

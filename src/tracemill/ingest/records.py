@@ -107,7 +107,7 @@ class Rejected:
     """Input that cannot be loaded. It goes to quarantine with the reason; it is never dropped.
 
     reason is one of: malformed_json, wrong_type, missing_id, oversized, invalid_utf8,
-    unknown_format, invalid_value.
+    unknown_format, invalid_value, malformed_proto.
     """
 
     reason: str

@@ -35,6 +35,7 @@ they repeat their ``doGenerate`` child's usage and would be counted twice.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -129,32 +130,40 @@ def decode_kvlist(kvs: Any) -> dict[str, Any]:
 # -- small coercions -------------------------------------------------------------------------------
 
 
+_INT64 = 2**63
+
+
 def _int(v: Any) -> int | None:
+    """A token count as an int; None when absent, not a number or beyond int64."""
     t = type(v)
     if t is int:
-        return v
+        return v if -_INT64 < v < _INT64 else None
     if t is float:
-        return int(v) if v == v and v not in (float("inf"), float("-inf")) else None
+        return _int(int(v)) if math.isfinite(v) else None
     if t is str:
         try:
-            return int(v)
+            return _int(int(v))
         except ValueError:
             try:
-                return int(float(v))
+                return _int(int(float(v)))
             except (ValueError, OverflowError):
                 return None
     return None
 
 
 def _float(v: Any) -> float | None:
-    if type(v) in (int, float):
-        return float(v)
-    if type(v) is str:
+    """A finite float, or None. (Negative values pass: rejecting them is validation's job.)"""
+    t = type(v)
+    if t is int or t is float:
+        f = float(v)
+    elif t is str:
         try:
-            return float(v)
+            f = float(v)
         except ValueError:
             return None
-    return None
+    else:
+        return None
+    return f if math.isfinite(f) else None
 
 
 def _str(v: Any) -> str | None:
@@ -513,10 +522,16 @@ def _value_messages(v: Any, default_role: str) -> list[dict[str, Any]] | None:
 _TEXT_KEYS = ("text", "content", "output", "answer", "result", "response")
 
 
-def _render_value(v: Any) -> str | None:
-    """A readable string for an input/output value: JSON ``{"text": ...}`` shapes are unwrapped."""
+_PLAIN = "text/plain"
+
+
+def _render_value(v: Any, mime: Any = None) -> str | None:
+    """A readable string for an input/output value: JSON ``{"text": ...}`` shapes are unwrapped
+    (unless the value's mime type says it is plain text)."""
     if v is None:
         return None
+    if mime == _PLAIN and type(v) is str:
+        return v
     parsed = _maybe_json(v)
     if isinstance(parsed, dict):
         for k in _TEXT_KEYS:
@@ -676,13 +691,13 @@ def _oi_messages(attrs: dict[str, Any], kind: str) -> tuple[list | None, list | 
     if "llm.output_messages.0.message.role" in attrs or "llm.output_messages.0.message.content" in attrs:
         out = _indexed_messages(attrs, "llm.output_messages.")
     if kind == "llm":
-        if inp is None:
+        if inp is None and attrs.get("input.mime_type") != _PLAIN:
             inp = _value_messages(attrs.get("input.value"), "user")
         if out is None:
             ov = attrs.get("output.value")
-            out = _value_messages(ov, "assistant")
+            out = _value_messages(ov, "assistant") if attrs.get("output.mime_type") != _PLAIN else None
             if out is None and ov is not None:
-                text = _render_value(ov)
+                text = _render_value(ov, attrs.get("output.mime_type"))
                 out = [{"role": "assistant", "content": text}] if text is not None else None
     return inp, out
 
@@ -788,10 +803,10 @@ def map_span(span: Span, attrs: dict[str, Any], events: Sequence[Event] | None =
     kind = _OI_KIND.get(str(oi_kind).upper()) if native_oi else None
     if kind is None:
         op = get("gen_ai.operation.name")
-        if op is not None:
+        if type(op) is str:
             kind = _GENAI_KIND.get(op)
     vercel = "ai.operationId" in attrs
-    if kind is None and vercel:
+    if kind is None and vercel and type(attrs["ai.operationId"]) is str:
         kind = _VERCEL_KIND.get(attrs["ai.operationId"])
     if kind is None:
         if "gen_ai.tool.name" in attrs or "tool.name" in attrs:
@@ -885,16 +900,21 @@ def map_span(span: Span, attrs: dict[str, Any], events: Sequence[Event] | None =
     # Readable input/output text.
     iv = get("input.value")
     ov = get("output.value")
+    imime = get("input.mime_type")
+    omime = get("output.mime_type")
     if native_oi:
-        in_text = _last_content(inp, ("user",)) if iv is None or _value_messages(iv, "user") else _render_value(iv)
-        out_text = _render_value(ov) if ov is not None else _last_content(out, ("assistant",))
+        if iv is None or (imime != _PLAIN and _value_messages(iv, "user")):
+            in_text = _last_content(inp, ("user",))
+        else:
+            in_text = _render_value(iv, imime)
+        out_text = _render_value(ov, omime) if ov is not None else _last_content(out, ("assistant",))
     else:
         in_text = _last_content(inp, ("user",))
         out_text = _last_content(out, ("assistant",))
         if in_text is None and iv is not None:
-            in_text = _render_value(iv)
+            in_text = _render_value(iv, imime)
         if out_text is None and ov is not None:
-            out_text = _render_value(ov)
+            out_text = _render_value(ov, omime)
     if in_text is None:
         if kind == "tool" and span.tool_arguments is not None:
             in_text = _str(span.tool_arguments)

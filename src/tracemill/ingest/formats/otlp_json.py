@@ -32,6 +32,9 @@ _CHUNK = 1 << 20
 
 
 _ID_CACHES: dict[int, dict[Any, str | None]] = {16: {}, 8: {}}
+_TRACE_IDS = _ID_CACHES[16]
+_SPAN_IDS = _ID_CACHES[8]
+_MISS: Any = object()
 
 
 def hex_id(v: Any, nbytes: int) -> str | None:
@@ -74,20 +77,28 @@ def _hex_id(v: Any, nbytes: int) -> str | None:
     return None if h in _ZERO_IDS else h
 
 
+_MAX_NS = 2**63 - 1
+MAPPING_ERRORS = (TypeError, ValueError, AttributeError, KeyError, IndexError, RecursionError)
+
+
 def unix_ns(v: Any) -> int | None:
     """``*TimeUnixNano``: an int, or a decimal string (proto int64 in JSON). ValueError otherwise."""
     t = type(v)
     if t is int:
-        return v
-    if t is str:
+        n = v
+    elif t is str:
         if v == "":
             return None
-        return int(v)
-    if v is None:
+        n = int(v)
+    elif v is None:
         return None
-    if t is float and v.is_integer():
-        return int(v)
-    raise ValueError(f"time is a {t.__name__}, not a number")
+    elif t is float and v.is_integer():
+        n = int(v)
+    else:
+        raise ValueError(f"time is a {t.__name__}, not a number")
+    if not 0 <= n <= _MAX_NS:
+        raise ValueError(f"time {n} is outside the int64 nanosecond range")
+    return n
 
 
 _STATUS = {2: "error", 1: "ok", 0: "unset", "STATUS_CODE_ERROR": "error", "STATUS_CODE_OK": "ok",
@@ -143,7 +154,10 @@ def span_item(sp: Any, base: dict[str, Any], fmt: str, line_no: int | None, out:
         out.append(Rejected("wrong_type", f"span is a {type(sp).__name__}, not an object", _dump(sp), line_no))
         return None
     try:
-        tid = hex_id(sp.get("traceId"), 16)
+        v = sp.get("traceId")
+        tid = _TRACE_IDS.get(v, _MISS) if type(v) is str else _MISS   # inline cache hit: ids repeat
+        if tid is _MISS:
+            tid = hex_id(v, 16)
         sid = hex_id(sp.get("spanId"), 8)
     except ValueError as e:
         out.append(Rejected("invalid_value", f"span id: {e}", _dump(sp), line_no))
@@ -153,7 +167,10 @@ def span_item(sp: Any, base: dict[str, Any], fmt: str, line_no: int | None, out:
         out.append(Rejected("missing_id", f"span has no {which}", _dump(sp), line_no))
         return None
     try:
-        pid = hex_id(sp.get("parentSpanId"), 8)
+        v = sp.get("parentSpanId")
+        pid = _SPAN_IDS.get(v, _MISS) if type(v) is str else _MISS
+        if pid is _MISS:
+            pid = hex_id(v, 8)
         a = sp.get("attributes")
         attrs = decode_kvlist(a) if a else {}
         start = unix_ns(sp.get("startTimeUnixNano"))
@@ -174,7 +191,12 @@ def span_item(sp: Any, base: dict[str, Any], fmt: str, line_no: int | None, out:
         merged = attrs
     span = Span(trace_id=tid, span_id=sid, source=fmt, parent_span_id=pid, name=name, start_ns=start,
                 end_ns=end, status_code=code, status_message=msg, raw=sp)
-    fbs = map_span(span, merged, events)
+    try:
+        fbs = map_span(span, merged, events)
+    except MAPPING_ERRORS as e:   # a value shape no convention allows: quarantine, never crash the load
+        out.append(Rejected("invalid_value", f"span {tid}/{sid}: cannot map attributes: {type(e).__name__}: {e}",
+                            _dump(sp), line_no))
+        return None
     out.append(span)
     if fbs:
         out.extend(fbs)
@@ -358,6 +380,8 @@ def parse(source: Source, options: FormatOptions) -> Iterator[Item]:
 
 def sniff(source: Source) -> bool:
     head = source.head.lstrip()
+    if not head and source.size == 0 and source.path.endswith((".jsonl", ".json", ".ndjson")):
+        return True   # an empty file (a rotated, unused Collector output) loads as nothing
     if not head.startswith(b"{"):
         return False
     window = head[:4096]

@@ -30,6 +30,7 @@ import orjson
 from tracemill.errors import DataError
 from tracemill.ingest.formats import Format, FormatOptions, Source, register
 from tracemill.ingest.formats.otlp_json import (
+    MAPPING_ERRORS,
     _decode_failure,
     hex_id,
     iter_json_lines,
@@ -205,7 +206,11 @@ def _span(d: dict[str, Any], *, line_no: int | None, synth: tuple[str, str] | No
         events = (events or []) + extra_events
     span = Span(trace_id=tid, span_id=sid, source=NAME, parent_span_id=pid, name=name or _span_name(attrs),
                 start_ns=start, end_ns=end, status_code=code, status_message=msg, raw=d)
-    fbs = map_span(span, attrs, events)
+    try:
+        fbs = map_span(span, attrs, events)
+    except MAPPING_ERRORS as e:   # a value shape no convention allows: quarantine, never crash the load
+        return None, [Rejected("invalid_value", f"span {tid}/{sid}: cannot map attributes: {type(e).__name__}: {e}",
+                               raw(), line_no)]
     return span, [span, *fbs]
 
 
