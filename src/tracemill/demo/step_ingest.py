@@ -20,6 +20,10 @@ def run(ctx: DemoContext) -> None:
     landing = ctx.workdir / "landing" / day.isoformat()
     modes = DAY1_MODES if night == 1 else NEXT_NIGHT_MODES
     truth = generate_day(landing, day=day, n_traces=ctx.state.get("n_traces", 3000), modes=modes)
+    # The planted labels are the demo's answer key, not production data: keep them out of the landing folder.
+    answers = ctx.workdir / "ground_truth"
+    answers.mkdir(exist_ok=True)
+    (landing / f"ground_truth-{day.isoformat()}.jsonl").replace(answers / f"{day.isoformat()}.jsonl")
     ctx.console.print(
         f"The support agent's collector wrote {len(truth.modes)} traces for {day} as OTLP JSON lines to "
         f"[cyan]{landing}[/] (planted failure modes: "
