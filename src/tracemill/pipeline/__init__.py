@@ -10,7 +10,7 @@ from tracemill.pipeline.runs import (
     completed_stage,
     finish_run,
     finish_stage,
-    previous_run_outputs,
+    previous_eval,
     start_run,
     start_stage,
 )
@@ -22,7 +22,7 @@ __all__ = [
     "finish_run",
     "finish_stage",
     "post_comparison",
-    "previous_run_outputs",
+    "previous_eval",
     "start_run",
     "start_stage",
 ]

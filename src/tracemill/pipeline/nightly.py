@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from tracemill.pipeline.runs import previous_run_outputs
+from tracemill.pipeline.runs import previous_eval
 from tracemill.settings import Settings
 from tracemill.warehouse import connect
 
@@ -25,8 +25,7 @@ def compare_with_previous_night(settings: Settings, *, run_id: str, experiment_i
     from tracemill.evals.spec import CandidateSpec
     from tracemill.report import run_gate
 
-    prev = previous_run_outputs(settings, run_id)
-    prev_exp = (prev or {}).get("eval", {}).get("experiment_id")
+    prev_exp = (previous_eval(settings, run_id) or {}).get("experiment_id")
     if not prev_exp:
         return {"skipped": "no earlier completed night to compare with"}
     con = connect(settings)

@@ -109,14 +109,20 @@ def finish_run(settings: Settings, *, run_id: str, status: str, failed_stage: st
         con.close()
 
 
-def previous_run_outputs(settings: Settings, run_id: str) -> dict[str, Any] | None:
-    """Outputs of the newest completed run other than ``run_id`` (the previous night)."""
+def previous_eval(settings: Settings, run_id: str) -> dict[str, Any] | None:
+    """Outputs of the eval stage of the newest earlier run whose eval finished (the previous night).
+
+    "Earlier" means the run started before this one; its later stages need not have finished, so
+    two overlapping runs still compare the second with the first.
+    """
     con = connect(settings, migrate=False)
     try:
         row = con.execute(
-            """SELECT outputs FROM pipeline_runs WHERE status = 'completed' AND run_id <> ?
-               ORDER BY finished_at DESC LIMIT 1""",
-            [run_id],
+            """SELECT st.outputs FROM pipeline_stages st JOIN pipeline_runs r USING (run_id)
+               WHERE st.stage = 'eval' AND st.status = 'completed' AND st.run_id <> ?
+                 AND r.started_at < (SELECT started_at FROM pipeline_runs WHERE run_id = ?)
+               ORDER BY st.finished_at DESC LIMIT 1""",
+            [run_id, run_id],
         ).fetchall()
     finally:
         con.close()
