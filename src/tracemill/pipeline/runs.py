@@ -8,7 +8,7 @@ import orjson
 
 from tracemill.lineage import SCHEMA_VERSION, config_hash
 from tracemill.settings import Settings
-from tracemill.warehouse import connect, transaction, writer_lock
+from tracemill.warehouse import connect, retry_on_conflict, transaction, writer_lock
 
 STAGES = ("ingest", "mine", "promote", "eval", "compare", "post")
 
@@ -17,6 +17,7 @@ def _dumps(v: Any) -> str:
     return orjson.dumps(v, default=str).decode()
 
 
+@retry_on_conflict()
 def start_run(settings: Settings, *, run_id: str, flow_run_id: str | None, deployment: str | None,
               params: dict[str, Any]) -> int:
     """Create the run, or mark an earlier attempt of it running again. Returns the attempt number."""
@@ -58,6 +59,7 @@ def completed_stage(settings: Settings, run_id: str, stage: str) -> dict[str, An
     return orjson.loads(row[0][0]) if row and row[0][0] else ({} if row else None)
 
 
+@retry_on_conflict()
 def start_stage(settings: Settings, *, run_id: str, stage: str, flow_run_id: str | None) -> int:
     con = connect(settings)
     try:
@@ -75,6 +77,7 @@ def start_stage(settings: Settings, *, run_id: str, stage: str, flow_run_id: str
         con.close()
 
 
+@retry_on_conflict()
 def finish_stage(settings: Settings, *, run_id: str, stage: str, attempt: int, outputs: dict[str, Any] | None,
                  error: str | None = None) -> None:
     """Record how a stage ended; a completed stage's outputs are also merged into the run's outputs."""
@@ -95,6 +98,7 @@ def finish_stage(settings: Settings, *, run_id: str, stage: str, attempt: int, o
         con.close()
 
 
+@retry_on_conflict()
 def finish_run(settings: Settings, *, run_id: str, status: str, failed_stage: str | None = None,
                error: str | None = None) -> None:
     con = connect(settings)

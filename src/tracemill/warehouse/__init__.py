@@ -1,6 +1,14 @@
 """The DuckLake warehouse: connection, migrations and named SQL."""
 
-from tracemill.warehouse.connection import CATALOG, attach_sql, connect, snapshot_id, transaction, writer_lock
+from tracemill.warehouse.connection import (
+    CATALOG,
+    attach_sql,
+    connect,
+    retry_on_conflict,
+    snapshot_id,
+    transaction,
+    writer_lock,
+)
 from tracemill.warehouse.migrations import current_version, migrate
 from tracemill.warehouse.sqlfiles import query, sql_root
 
@@ -11,6 +19,7 @@ __all__ = [
     "current_version",
     "migrate",
     "query",
+    "retry_on_conflict",
     "snapshot_id",
     "sql_root",
     "transaction",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+import time
 from pathlib import Path
 
 import duckdb
@@ -47,9 +48,15 @@ def connect(settings: Settings | None = None, *, migrate: bool = True) -> duckdb
     con.execute("SET enable_progress_bar = false")
     extensions.load(con, *_needed_extensions(s))
     try:
-        con.execute(
-            f"ATTACH '{s.catalog_uri}' AS {CATALOG} (DATA_PATH '{s.resolved_data_path}')"
-        )
+        for attempt in range(8):
+            try:
+                con.execute(f"ATTACH '{s.catalog_uri}' AS {CATALOG} (DATA_PATH '{s.resolved_data_path}')")
+                break
+            except duckdb.Error as exc:
+                # A writer in another process is committing: the SQLite catalog is busy for a moment.
+                if "database is locked" not in str(exc) or attempt == 7:
+                    raise
+                time.sleep(0.05 * 2**attempt)
     except duckdb.Error as exc:
         con.close()
         raise ConfigError(
@@ -95,6 +102,31 @@ def transaction(con: duckdb.DuckDBPyConnection, *, what: str = "write") -> Itera
                 fix="run it again (tracemill writers are idempotent)",
             ) from exc
         raise
+
+
+def retry_on_conflict(attempts: int = 8, first_wait: float = 0.1):
+    """Decorator: re-run a self-contained write (one that opens its own connection and commits once)
+    when its commit lost to another writer or to a reader holding the SQLite catalog for a moment.
+    Safe because a failed commit wrote nothing."""
+    import functools
+    import random
+    import time
+
+    def wrap(fn):
+        @functools.wraps(fn)
+        def run(*args, **kwargs):
+            for attempt in range(attempts):
+                try:
+                    return fn(*args, **kwargs)
+                except ConflictError:
+                    if attempt == attempts - 1:
+                        raise
+                    time.sleep(first_wait * 2**attempt * (0.5 + random.random()))
+            raise AssertionError("unreachable")
+
+        return run
+
+    return wrap
 
 
 def snapshot_id(con: duckdb.DuckDBPyConnection) -> int:
