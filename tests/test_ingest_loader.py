@@ -190,8 +190,9 @@ def _env(settings) -> dict:
 
 def test_resume_after_kill_midway(settings, landing, tmp_path):
     folder, truth = landing
-    proc = subprocess.Popen([sys.executable, "-c", _KILLABLE, str(folder)], env=_env(settings))
+    # Migrate first: two processes migrating one SQLite catalog at once can lose on its lock.
     con = connect(settings)
+    proc = subprocess.Popen([sys.executable, "-c", _KILLABLE, str(folder)], env=_env(settings))
     deadline = time.time() + 120
     while time.time() < deadline:
         n = con.execute("SELECT count(*) FROM ingest_files").fetchall()[0][0]
@@ -241,3 +242,25 @@ def test_reader_in_another_process_while_loading(settings, landing):
     n, lo, hi, monotonic = map(int, out.split())
     assert n > 5 and monotonic == 1
     assert hi in (0, truth.n_spans) or lo <= hi <= truth.n_spans
+
+
+def test_parallel_parse_workers_load_the_same_rows(settings, landing, tmp_path):
+    """Parse worker processes (used for big loads) give the same rows, counts and per-file records."""
+    folder, truth = landing
+    stats: dict = {}
+    summary = ingest_paths([str(folder)], settings=settings, workers=2, stats=stats)
+    assert stats["workers"] == 2 and stats["cpu_s"]["worker_parse"] > 0
+    assert (summary.files_seen, summary.spans_ingested, summary.traces_touched) == (6, truth.n_spans, 240)
+    con = connect(settings)
+    assert _counts(con)[:2] == (truth.n_spans, 240)
+    assert con.execute("SELECT count(*) FROM ingest_files").fetchall()[0][0] == 6
+    # A file a worker cannot parse fails the load with the parser's own error; nothing of it is written.
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "a.jsonl").write_bytes(_otlp_line([_span("t9", "root")]))
+    (bad / "b.jsonl").write_bytes(b'{"note": "not an ExportTraceServiceRequest"}\n')
+    with pytest.raises(DataError) as err:
+        ingest_paths([str(bad)], settings=settings, format="otlp-json", workers=2)
+    assert "is not OTLP/JSON" in str(err.value)
+    assert con.execute("SELECT count(*) FROM ingest_files WHERE path LIKE ?", [f"%{bad.name}/b.jsonl"]).fetchall()[0][0] == 0
+    assert con.execute("SELECT status FROM ingest_loads ORDER BY started_at DESC LIMIT 1").fetchall()[0][0] == "failed"

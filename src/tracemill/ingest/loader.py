@@ -7,8 +7,10 @@ Re-ingesting the same input adds nothing; late spans rebuild their trace's rollu
 
 from __future__ import annotations
 
+import gc
 import os
 import socket
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -19,11 +21,12 @@ import duckdb
 import orjson
 import pyarrow as pa
 
-from tracemill.errors import ConflictError, DataError
+from tracemill.errors import ConflictError, DataError, TracemillError
 from tracemill.ingest import sources as sources_mod
 from tracemill.ingest.cost import CostModel, load_prices
 from tracemill.ingest.formats import FormatOptions, Source, detect, get
 from tracemill.ingest.records import Feedback, Item, Rejected, Span, ToolCall
+from tracemill.ingest.validation import prepare as prepare_validation
 from tracemill.ingest.validation import validate_spans
 from tracemill.lineage import SCHEMA_VERSION, config_hash, new_id, utcnow
 from tracemill.settings import Settings, get_settings
@@ -81,6 +84,9 @@ def _json(value: Any) -> str | None:
 
 
 _TS = pa.timestamp("ns", tz="UTC")
+# Arrow's JSON extension type: DuckDB reads it as JSON without parsing every value again (the
+# text comes from ``_json``, so it is valid JSON). Saves ~5 us per span on the raw payload alone.
+_JSON = pa.json_()
 
 
 def _ts(values: list[int | None]) -> pa.Array:
@@ -123,11 +129,11 @@ def _spans_table(spans: list[Span], load_id: str, chash: str, source_file: str |
         "cost_usd": pa.array([s.cost_usd for s in spans], pa.float64()),
         "input_text": [s.input_text for s in spans],
         "output_text": [s.output_text for s in spans],
-        "input_messages": [s.input_messages for s in spans],
-        "output_messages": [s.output_messages for s in spans],
+        "input_messages": pa.array([s.input_messages for s in spans], _JSON),
+        "output_messages": pa.array([s.output_messages for s in spans], _JSON),
         "tool_name": [s.tool_name for s in spans],
         "tool_call_id": [s.tool_call_id for s in spans],
-        "tool_arguments": [s.tool_arguments for s in spans],
+        "tool_arguments": pa.array([s.tool_arguments for s in spans], _JSON),
         "tool_result": [s.tool_result for s in spans],
         "user_id": [s.user_id for s in spans],
         "session_id": [s.session_id for s in spans],
@@ -135,8 +141,8 @@ def _spans_table(spans: list[Span], load_id: str, chash: str, source_file: str |
         "environment": [s.environment for s in spans],
         "app_version": [s.app_version for s in spans],
         "service_name": [s.service_name for s in spans],
-        "attributes": [s.attributes for s in spans],
-        "raw": [s.raw for s in spans],
+        "attributes": pa.array([s.attributes for s in spans], _JSON),
+        "raw": pa.array([s.raw for s in spans], _JSON),
         "source": [s.source for s in spans],
     }
     n = len(spans)
@@ -154,7 +160,7 @@ def _tool_calls_table(calls: list[ToolCall], load_id: str) -> pa.Table:
         "span_id": pa.array([c.span_id for c in calls], pa.string()),
         "seq": pa.array([c.seq for c in calls], pa.int32()),
         "tool_name": pa.array([c.tool_name for c in calls], pa.string()),
-        "arguments": pa.array([_json(c.arguments) for c in calls], pa.string()),
+        "arguments": pa.array([_json(c.arguments) for c in calls], _JSON),
         "result": pa.array([c.result for c in calls], pa.string()),
         "status": pa.array([c.status for c in calls], pa.string()),
         "error_message": pa.array([c.error_message for c in calls], pa.string()),
@@ -175,11 +181,11 @@ def _feedback_table(items: list[Feedback], load_id: str) -> pa.Table:
         "score": pa.array([f.score for f in items], pa.float64()),
         "label": pa.array([f.label for f in items], pa.string()),
         "comment": pa.array([f.comment for f in items], pa.string()),
-        "correction": pa.array([_json(f.correction) for f in items], pa.string()),
+        "correction": pa.array([_json(f.correction) for f in items], _JSON),
         "source": pa.array([f.source for f in items], pa.string()),
         "author": pa.array([f.author for f in items], pa.string()),
         "created_at": _ts([f.created_ns for f in items]),
-        "raw": pa.array([_json(f.raw) for f in items], pa.string()),
+        "raw": pa.array([_json(f.raw) for f in items], _JSON),
         "load_id": pa.array([load_id] * len(items), pa.string()),
         "schema_version": pa.array([SCHEMA_VERSION] * len(items), pa.int32()),
     })
@@ -201,6 +207,330 @@ def _raw_text(raw: Any) -> tuple[str | None, int | None]:
     return text, n
 
 
+QRow = tuple[str, str | None, int | None, str | None, int | None, str | None]
+"""A quarantine row before it gets its id: (reason, detail, line_no, raw text, raw bytes, validation JSON)."""
+
+
+def _qrow(reason: str, detail: str | None, line_no: int | None, raw: Any, validation: dict | None = None) -> QRow:
+    text, nbytes = _raw_text(raw)
+    return (reason, detail, line_no, text, nbytes, _json(validation))
+
+
+# -- chunks: a batch of parsed records as Arrow tables --------------------------------------------------
+
+
+@dataclass
+class Chunk:
+    """One batch of parsed records, turned into Arrow tables (in a parse worker or in-process).
+
+    The loader still de-duplicates it against the warehouse, flags orphans, validates and writes it
+    inside the file's transaction. ``spans`` is de-duplicated within the chunk (first copy wins).
+    """
+
+    records: int = 0                                    # parser items consumed for this chunk
+    spans: pa.Table | None = None
+    duplicate_raw: list[str | None] = field(default_factory=list)   # raw of in-chunk repeats (quarantined with a failed batch)
+    calls: pa.Table | None = None
+    feedback: pa.Table | None = None
+    quarantine: list[QRow] = field(default_factory=list)           # rejected records
+    spool: str | None = None                            # Arrow IPC file holding ``spans`` (worker chunks)
+
+    def load_spans(self) -> pa.Table | None:
+        """``spans``, read (memory-mapped) from the spool file when a worker wrote it there."""
+        if self.spans is None and self.spool is not None:
+            with pa.memory_map(self.spool) as src:
+                self.spans = pa.ipc.open_file(src).read_all()
+        return self.spans
+
+
+def build_chunks(
+    items: Iterable[Item],
+    *,
+    load_id: str,
+    chash: str,
+    source_file: str | None,
+    costs: CostModel,
+    batch_spans: int,
+    cpu: dict[str, float] | None = None,
+) -> Iterator[Chunk]:
+    """Group parser items into chunks of at most ``batch_spans`` spans (rejected records every 10k).
+
+    ``cpu`` (if given) gets the CPU seconds spent building tables under "build"; the rest of the
+    time a caller measures around this generator is the parser's.
+    """
+    spans: list[Span] = []
+    calls: list[ToolCall] = []
+    fbs: list[Feedback] = []
+    rejected: list[QRow] = []
+    count = 0
+
+    def make() -> Chunk:
+        t0 = time.process_time()
+        chunk = Chunk(records=count, quarantine=rejected)
+        if spans:
+            uniq: dict[tuple[str, str], Span] = {}
+            for sp in spans:
+                uniq.setdefault((sp.trace_id, sp.span_id), sp)
+            if len(uniq) < len(spans):
+                kept = {id(sp) for sp in uniq.values()}
+                chunk.duplicate_raw = [sp.raw for sp in spans if id(sp) not in kept]
+            chunk.spans = _spans_table(list(uniq.values()), load_id, chash, source_file, costs)
+        if calls:
+            chunk.calls = _tool_calls_table(calls, load_id)
+        if fbs:
+            chunk.feedback = _feedback_table(fbs, load_id)
+        if cpu is not None:
+            cpu["build"] = cpu.get("build", 0.0) + time.process_time() - t0
+        return chunk
+
+    for item in items:
+        count += 1
+        if isinstance(item, Span):
+            t0 = time.process_time()
+            _freeze(item)
+            if cpu is not None:
+                cpu["build"] = cpu.get("build", 0.0) + time.process_time() - t0
+            spans.append(item)
+            if len(spans) >= batch_spans:
+                yield make()
+                spans, calls, fbs, rejected, count = [], [], [], [], 0
+        elif isinstance(item, ToolCall):
+            calls.append(item)
+        elif isinstance(item, Feedback):
+            fbs.append(item)
+        elif isinstance(item, Rejected):
+            rejected.append(_qrow(item.reason, item.detail, item.line_no, item.raw))
+            if len(rejected) >= 10_000:
+                yield Chunk(records=count, quarantine=rejected)
+                rejected, count = [], 0
+        else:  # a parser bug, not user data
+            raise TypeError(f"parser yielded {type(item).__name__}")
+    yield make()
+
+
+# -- parse workers ---------------------------------------------------------------------------------------
+#
+# Parsing is pure Python and CPU-bound, so big loads parse files in worker processes. Each worker is a
+# fresh interpreter (never a fork of a process that has DuckDB threads, and never a re-run of the
+# caller's __main__ as multiprocessing's spawn does). It builds its files' Arrow tables, writes span
+# tables to Arrow IPC spool files and sends small pickled messages over its stdout; the loader consumes
+# files in order and writes each one in its own transaction, exactly as the in-process path does.
+# Files are dealt round-robin, so worker w's stream carries its files in the order the loader wants.
+# Flow control: a worker may be at most _SPOOL_AHEAD messages ahead; the loader returns a credit byte
+# on the worker's stdin per message read (bounded spool disk and memory). A worker whose loader died
+# sees EOF on stdin (or a broken pipe) and exits.
+
+_SPOOL_AHEAD = 6
+_PARALLEL_MIN_BYTES = 64 * 1024 * 1024
+_WORKER_CMD = "from tracemill.ingest.loader import _worker_entry; _worker_entry()"
+
+
+@dataclass(frozen=True)
+class _WorkerConfig:
+    options: FormatOptions
+    prices_file: str | None
+    batch_spans: int
+    load_id: str
+    chash: str
+    spool_dir: str
+
+
+def _portable_error(exc: BaseException) -> Any:
+    """The exception in a form that survives pickling (TracemillError keeps problem/value/fix)."""
+    import pickle
+    import traceback
+
+    if isinstance(exc, TracemillError):
+        try:
+            value = pickle.loads(pickle.dumps(exc.value))
+        except Exception:
+            value = repr(exc.value)
+        return _RemoteError(type(exc), exc.problem, value, exc.fix)
+    try:
+        pickle.loads(pickle.dumps(exc))
+        return exc
+    except Exception:
+        return RuntimeError("".join(traceback.format_exception(exc))[-4000:])
+
+
+@dataclass(frozen=True)
+class _RemoteError:
+    """A TracemillError raised in a worker, rebuilt in the loader with its value and fix."""
+
+    cls: type
+    problem: str
+    value: Any
+    fix: str | None
+
+    def rebuild(self) -> BaseException:
+        return self.cls(self.problem, value=self.value, fix=self.fix)
+
+
+def _worker_entry() -> None:
+    """A parse worker's main: read (files, config) from stdin, stream messages to stdout."""
+    import pickle
+    import sys
+
+    # A short-lived worker that builds acyclic dicts and lists: the cyclic collector only costs time here
+    # (about a third of the parse); reference counting still frees everything.
+    gc.disable()
+    stdin = sys.stdin.buffer
+    out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # stray prints go to stderr, never into the message stream
+    files, cfg = pickle.load(stdin)
+    credits = _SPOOL_AHEAD
+
+    def put(msg: tuple) -> None:
+        nonlocal credits
+        while credits <= 0:
+            got = stdin.read(1)
+            if not got:  # the loader is gone
+                os._exit(1)
+            credits += len(got)
+        credits -= 1
+        try:
+            pickle.dump(msg, out, protocol=pickle.HIGHEST_PROTOCOL)
+            out.flush()
+        except BrokenPipeError:
+            os._exit(1)
+
+    _parse_files(files, cfg, put)
+    out.close()
+
+
+def _parse_files(files: list[tuple[str, str]], cfg: _WorkerConfig, put: Callable[[tuple], None]) -> None:
+    """Parse ``files`` [(path, format name)] in order; put ("chunk"|"done"|"error", path, payload)."""
+    costs = CostModel(load_prices(cfg.prices_file))
+    seq = 0
+    for path, fmt_name in files:
+        cpu: dict[str, float] = {}
+        t_file = time.process_time()
+        try:
+            src = sources_mod.local_source(path)
+            fmt = get(fmt_name)
+            for chunk in build_chunks(fmt.parse(src, cfg.options), load_id=cfg.load_id, chash=cfg.chash,
+                                      source_file=path, costs=costs, batch_spans=cfg.batch_spans, cpu=cpu):
+                if chunk.spans is not None:
+                    t0 = time.process_time()
+                    seq += 1
+                    spool = os.path.join(cfg.spool_dir, f"{os.getpid()}-{seq}.arrow")
+                    with pa.OSFile(spool, "wb") as sink, pa.ipc.new_file(sink, chunk.spans.schema) as w:
+                        w.write_table(chunk.spans)
+                    chunk.spans, chunk.spool = None, spool
+                    cpu["spool"] = cpu.get("spool", 0.0) + time.process_time() - t0
+                put(("chunk", path, chunk))
+        except Exception as exc:  # handed to the loader, which raises it inside the file's transaction
+            put(("error", path, _portable_error(exc)))
+            return
+        cpu["parse"] = time.process_time() - t_file - cpu.get("build", 0.0) - cpu.get("spool", 0.0)
+        put(("done", path, (sorted(costs.unknown), cpu)))
+
+
+class _ParsePool:
+    """Worker processes parsing the files of one load; ``stream(path)`` yields that file's chunks."""
+
+    def __init__(self, files: list[tuple[str, str]], n: int, cfg: _WorkerConfig, stats: _Stats) -> None:
+        import pickle
+        import subprocess
+        import sys
+
+        self.stats = stats
+        self.procs: list[subprocess.Popen] = []
+        for w in range(n):
+            proc = subprocess.Popen([sys.executable, "-c", _WORKER_CMD], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+            self.procs.append(proc)
+            pickle.dump((files[w::n], cfg), proc.stdin)
+            proc.stdin.flush()
+        self.worker_of = {path: i % n for i, (path, _) in enumerate(files)}
+        self.unknown_models: set[str] = set()
+        self._open: dict[str, Iterator[Chunk]] = {}
+
+    def _get(self, w: int) -> tuple:
+        import pickle
+
+        proc = self.procs[w]
+        try:
+            msg = pickle.load(proc.stdout)
+        except EOFError:
+            raise RuntimeError(f"ingest parse worker {w} died (exit code {proc.wait()}); see its stderr") from None
+        try:
+            proc.stdin.write(b"\x01")  # one credit back: the worker may send one more message
+            proc.stdin.flush()
+        except (BrokenPipeError, ValueError):
+            pass  # it finished its files and exited
+        return msg
+
+    def stream(self, path: str) -> Iterator[Chunk]:
+        """The chunks of ``path``, in order; a parse error in the worker is raised here."""
+        gen = self._stream(path)
+        self._open[path] = gen
+        return gen
+
+    def _stream(self, path: str) -> Iterator[Chunk]:
+        w = self.worker_of[path]
+        while True:
+            with self.stats.timed("wait_for_workers"):
+                kind, got, payload = self._get(w)
+            if got != path:
+                raise RuntimeError(f"parse worker {w} sent {got!r} while {path!r} was expected")
+            if kind == "chunk":
+                yield payload
+            elif kind == "done":
+                unknown, cpu = payload
+                self.unknown_models.update(unknown)
+                for k, v in cpu.items():
+                    self.stats.add_cpu(f"worker_{k}", v)
+                return
+            else:
+                raise payload.rebuild() if isinstance(payload, _RemoteError) else payload
+
+    def finish(self, path: str) -> None:
+        """Consume what is left of ``path``'s chunks (after a failed attempt) so the next file lines up."""
+        gen = self._open.pop(path, None)
+        if gen is not None:
+            for chunk in gen:
+                if chunk.spool:
+                    os.unlink(chunk.spool)
+
+    def close(self, *, ok: bool) -> None:
+        for proc in self.procs:
+            for pipe in (proc.stdin, proc.stdout):
+                try:
+                    pipe.close()
+                except OSError:
+                    pass
+            if not ok:
+                proc.kill()
+            try:
+                proc.wait(timeout=30)
+            except Exception:
+                proc.kill()
+                proc.wait()
+
+
+class _Stats:
+    """Where a load's time goes: wall and CPU seconds per stage (CPU includes DuckDB's threads)."""
+
+    def __init__(self) -> None:
+        self.wall: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
+
+    @contextmanager
+    def timed(self, stage: str) -> Iterator[None]:
+        w0, c0 = time.perf_counter(), time.process_time()
+        try:
+            yield
+        finally:
+            self.wall[stage] = self.wall.get(stage, 0.0) + time.perf_counter() - w0
+            self.cpu[stage] = self.cpu.get(stage, 0.0) + time.process_time() - c0
+
+    def add_cpu(self, stage: str, seconds: float) -> None:
+        self.cpu[stage] = self.cpu.get(stage, 0.0) + seconds
+
+    def as_dict(self) -> dict[str, dict[str, float]]:
+        return {"wall_s": dict(self.wall), "cpu_s": dict(self.cpu)}
+
+
 class Load:
     """One running load. ``commit_batch`` writes a group of records in one transaction."""
 
@@ -210,7 +540,13 @@ class Load:
         self.summary = summary
         self.config_hash = chash
         self.costs = CostModel(load_prices(settings.prices_file))
-        self._touched: set[str] = set()
+        self.stats = _Stats()
+        self._reset_touched()
+
+    def _reset_touched(self) -> None:
+        self._touched: set[str] = set()        # traces whose rollup this transaction must rebuild
+        self._with_spans: set[str] = set()     # ... of which spans were written by it
+        self._outside: set[str] = set()        # ... of which spans exist from other loads or files
 
     def reconnect(self) -> None:
         """Replace the connection (after a failed commit, which can leave the catalog locked)."""
@@ -219,108 +555,118 @@ class Load:
         except duckdb.Error:
             pass
         self.con = connect(self.settings)
+        self.con.execute("SET enable_external_file_cache = false")
 
     # -- quarantine -------------------------------------------------------------------------
-    def _quarantine(self, rows: list[tuple[str, str, str | None, Any, dict | None]], source: str) -> None:
-        """rows: (reason, detail, line_no, raw, validation)."""
+    def _quarantine(self, rows: list[QRow], source: str) -> None:
         if not rows:
             return
         now = utcnow()
-        data = []
-        for reason, detail, line_no, raw, validation in rows:
-            text, nbytes = _raw_text(raw)
-            data.append((new_id("q"), self.summary.load_id, source, line_no, reason, detail, text, nbytes,
-                         _json(validation), now, SCHEMA_VERSION))
-        self.con.executemany(
-            "INSERT INTO quarantine VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", data
-        )
+        load_id = self.summary.load_id
+        data = [(new_id("q"), load_id, source, line_no, reason, detail, text, nbytes, validation, now, SCHEMA_VERSION)
+                for reason, detail, line_no, text, nbytes, validation in rows]
+        self.con.executemany("INSERT INTO quarantine VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", data)
         self.summary.quarantined += len(rows)
 
     # -- one chunk ------------------------------------------------------------------------------
-    def _existing_keys(self, trace_ids: set[str], table: str, key: str) -> set[tuple[str, str]]:
-        """(trace_id, key) pairs already stored for these traces (only the key columns are scanned)."""
+    def _existing_keys(self, trace_ids: set[str], label: str) -> set[tuple[str, str]]:
+        """(trace_id, span_id) pairs already stored for these traces (only key columns are scanned).
+
+        Traces with a stored span from outside this (load, file) are remembered: their rollup must
+        read all their spans, not only this file's."""
         self.con.register("_tids", pa.table({"trace_id": pa.array(list(trace_ids), pa.string())}))
         try:
-            rows = self.con.execute(query(f"ingest/existing_{table}_keys")).fetchall()
+            rows = self.con.execute(query("ingest/existing_span_keys"),
+                                    {"load_id": self.summary.load_id, "source_file": label}).fetchall()
         finally:
             self.con.unregister("_tids")
-        return {(t, k) for t, k in rows}
+        self._outside.update(t for t, _, outside in rows if outside)
+        return {(t, k) for t, k, _ in rows}
 
-    # -- one chunk ------------------------------------------------------------------------------
-    def _write_chunk(self, spans: list[Span], calls: list[ToolCall], fbs: list[Feedback], source_file: str | None) -> None:
+    def _write_chunk(self, chunk: Chunk, label: str) -> None:
         con = self.con
-        load_id = self.summary.load_id
-        if spans:
-            existing = self._existing_keys({sp.trace_id for sp in spans}, "span", "span_id")
-            fresh: dict[tuple[str, str], Span] = {}
-            for sp in spans:
-                k = (sp.trace_id, sp.span_id)
-                if k not in existing and k not in fresh:
-                    fresh[k] = sp
-            self.summary.duplicates += len(spans) - len(fresh)
-            if fresh:
-                keys = existing | fresh.keys()
-                orphan = [
-                    sp.parent_span_id is not None and (sp.trace_id, sp.parent_span_id) not in keys
-                    for sp in fresh.values()
-                ]
-                tbl = _spans_table(list(fresh.values()), load_id, self.config_hash, source_file, self.costs)
-                tbl = tbl.append_column("is_orphan", pa.array(orphan, pa.bool_()))
-                # What the GX suite checks: a parent exists in the trace, or the span is flagged orphan.
-                parent_ok = [
-                    sp.parent_span_id is None or (sp.trace_id, sp.parent_span_id) in keys or o
-                    for sp, o in zip(fresh.values(), orphan)
-                ]
-                outcome = validate_spans(tbl.append_column("parent_ok", pa.array(parent_ok, pa.bool_())))
+        st = self.stats
+        with st.timed("quarantine_rejected"):
+            self._quarantine(chunk.quarantine, label)
+        tbl = chunk.load_spans()
+        if tbl is not None and tbl.num_rows:
+            with st.timed("dedup_orphans"):
+                tids = tbl.column("trace_id").to_pylist()
+                sids = tbl.column("span_id").to_pylist()
+                pids = tbl.column("parent_span_id").to_pylist()
+                existing = self._existing_keys(set(tids), label)
+                if existing:
+                    keep = [k not in existing for k in zip(tids, sids)]
+                    n_fresh = sum(keep)
+                else:
+                    n_fresh = len(tids)
+                self.summary.duplicates += len(chunk.duplicate_raw) + len(tids) - n_fresh
+                if n_fresh:
+                    keys = existing.union(zip(tids, sids))
+                    if n_fresh < len(tids):
+                        mask = pa.array(keep, pa.bool_())
+                        tbl = tbl.filter(mask)
+                        tids, sids, pids = ([v for v, k in zip(col, keep) if k] for col in (tids, sids, pids))
+                    orphan = [p is not None and (t, p) not in keys for t, p in zip(tids, pids)]
+                    tbl = tbl.append_column("is_orphan", pa.array(orphan, pa.bool_()))
+                    # What the GX suite checks: a parent exists in the trace, or the span is flagged orphan.
+                    parent_ok = [p is None or (t, p) in keys or o for t, p, o in zip(tids, pids, orphan)]
+            if n_fresh:
+                with st.timed("validate"):
+                    outcome = validate_spans(tbl.append_column("parent_ok", pa.array(parent_ok, pa.bool_())))
                 if not outcome.success:
                     # The whole batch goes to quarantine with the validation result; nothing of it is written.
-                    self.summary.failed_validations.extend(outcome.failed)
-                    detail = "batch failed validation: " + "; ".join(outcome.failed)
-                    rows = [("validation_failed", detail, None, sp.raw, outcome.result) for sp in spans]
-                    rows += [("validation_failed", detail, None, asdict(c), None) for c in calls]
-                    rows += [("validation_failed", detail, None, asdict(f), None) for f in fbs]
-                    self._quarantine(rows, source_file or self.summary.source)
+                    with st.timed("quarantine_batch"):
+                        self.summary.failed_validations.extend(outcome.failed)
+                        self._quarantine(_failed_batch_rows(chunk, outcome), label)
                     return
-                con.register("_b", tbl)
+                with st.timed("insert_spans"):
+                    con.register("_b", tbl)
+                    try:
+                        con.execute("INSERT INTO spans BY NAME SELECT * EXCLUDE (start_ns, end_ns) FROM _b")
+                    finally:
+                        con.unregister("_b")
+                self.summary.spans_ingested += n_fresh
+                self._touched.update(tids)
+                self._with_spans.update(tids)
+        with st.timed("insert_calls_feedback"):
+            if chunk.calls is not None and chunk.calls.num_rows:
+                tbl = chunk.calls
+                con.register("_c", tbl)
                 try:
-                    con.execute("INSERT INTO spans BY NAME SELECT * EXCLUDE (start_ns, end_ns) FROM _b")
+                    n = con.execute(
+                        """INSERT INTO tool_calls BY NAME
+                           SELECT c.* FROM (SELECT * FROM _c QUALIFY row_number() OVER (PARTITION BY trace_id, call_id) = 1) c
+                           ANTI JOIN (SELECT trace_id, call_id FROM tool_calls
+                                      WHERE trace_id IN (SELECT DISTINCT trace_id FROM _c)) t USING (trace_id, call_id)"""
+                    ).fetchone()[0]
                 finally:
-                    con.unregister("_b")
-                self.summary.spans_ingested += len(fresh)
-                self._touched.update(t for t, _ in fresh)
-        if calls:
-            tbl = _tool_calls_table(calls, load_id)
-            con.register("_c", tbl)
-            try:
-                n = con.execute(
-                    """INSERT INTO tool_calls BY NAME
-                       SELECT c.* FROM (SELECT * FROM _c QUALIFY row_number() OVER (PARTITION BY trace_id, call_id) = 1) c
-                       ANTI JOIN (SELECT trace_id, call_id FROM tool_calls
-                                  WHERE trace_id IN (SELECT DISTINCT trace_id FROM _c)) t USING (trace_id, call_id)"""
-                ).fetchone()[0]
-            finally:
-                con.unregister("_c")
-            self.summary.tool_calls += n
-            self._touched.update(tbl.column("trace_id").to_pylist())
-        if fbs:
-            tbl = _feedback_table(fbs, load_id)
-            con.register("_f", tbl)
-            try:
-                n = con.execute(
-                    """INSERT INTO feedback BY NAME
-                       SELECT f.* FROM (SELECT * FROM _f QUALIFY row_number() OVER (PARTITION BY feedback_id) = 1) f
-                       ANTI JOIN (SELECT feedback_id FROM feedback
-                                  WHERE trace_id IN (SELECT DISTINCT trace_id FROM _f)) x USING (feedback_id)"""
-                ).fetchone()[0]
-            finally:
-                con.unregister("_f")
-            self.summary.feedback += n
-            self._touched.update(tbl.column("trace_id").to_pylist())
+                    con.unregister("_c")
+                self.summary.tool_calls += n
+                self._touched.update(tbl.column("trace_id").to_pylist())
+            if chunk.feedback is not None and chunk.feedback.num_rows:
+                tbl = chunk.feedback
+                con.register("_f", tbl)
+                try:
+                    n = con.execute(
+                        """INSERT INTO feedback BY NAME
+                           SELECT f.* FROM (SELECT * FROM _f QUALIFY row_number() OVER (PARTITION BY feedback_id) = 1) f
+                           ANTI JOIN (SELECT feedback_id FROM feedback
+                                      WHERE trace_id IN (SELECT DISTINCT trace_id FROM _f)) x USING (feedback_id)"""
+                    ).fetchone()[0]
+                finally:
+                    con.unregister("_f")
+                self.summary.feedback += n
+                self._touched.update(tbl.column("trace_id").to_pylist())
 
-    def _rollup(self) -> None:
+    def _rollup(self, label: str) -> None:
         if not self._touched:
             return
         con = self.con
+        # Traces all of whose spans came from this (load, file) - nearly all of them - are rolled up
+        # from this file's data files only; the others (late spans, calls or feedback only) from all.
+        local = self._with_spans - self._outside
+        rest = self._touched - local
         con.register("_t", pa.table({"trace_id": pa.array(sorted(self._touched), pa.string())}))
         con.execute("CREATE OR REPLACE TEMP TABLE _touched AS SELECT DISTINCT trace_id FROM _t")
         con.unregister("_t")
@@ -332,10 +678,17 @@ class Load:
                                                     WHERE trace_id IN (SELECT trace_id FROM _touched))"""
         )
         con.execute("DELETE FROM traces WHERE trace_id IN (SELECT trace_id FROM _touched)")
-        con.execute(query("ingest/rollup_traces"), [self.summary.load_id, SCHEMA_VERSION])
-        self.summary.traces_touched += con.execute("SELECT count(*) FROM _touched").fetchone()[0]
+        params = {"load_id": self.summary.load_id, "schema_version": SCHEMA_VERSION}
+        for ids, scope in ((local, (self.summary.load_id, label)), (rest, (None, None))):
+            if not ids:
+                continue
+            con.register("_t", pa.table({"trace_id": pa.array(sorted(ids), pa.string())}))
+            con.execute("CREATE OR REPLACE TEMP TABLE _touched AS SELECT DISTINCT trace_id FROM _t")
+            con.unregister("_t")
+            con.execute(query("ingest/rollup_traces"), {**params, "scope_load_id": scope[0], "scope_file": scope[1]})
+        self.summary.traces_touched += len(self._touched)
         con.execute("DROP TABLE IF EXISTS _touched")
-        self._touched = set()
+        self._reset_touched()
 
     def _save_progress(self, cursor: dict | None) -> None:
         s = self.summary
@@ -347,47 +700,62 @@ class Load:
              s.traces_touched, s.quarantined, s.duplicates, s.load_id],
         )
 
+    def _chunks(self, items: Iterable[Item | Chunk], label: str) -> Iterator[Chunk]:
+        """Chunks from a parse worker pass through; parser items are built into chunks here."""
+        it = iter(items)
+        first = next(it, None)
+        if first is None:
+            return
+        if isinstance(first, Chunk):
+            yield first
+            yield from it  # type: ignore[misc]
+            return
+
+        def rest() -> Iterator[Item]:
+            yield first  # type: ignore[misc]
+            yield from it  # type: ignore[misc]
+
+        cpu: dict[str, float] = {}
+        gen = build_chunks(rest(), load_id=self.summary.load_id, chash=self.config_hash, source_file=label,
+                           costs=self.costs, batch_spans=self.settings.ingest_batch_spans, cpu=cpu)
+        while True:
+            c0, w0 = time.process_time(), time.perf_counter()
+            chunk = next(gen, None)
+            self.stats.cpu["parse_build_inprocess"] = self.stats.cpu.get("parse_build_inprocess", 0.0) + time.process_time() - c0
+            self.stats.wall["parse_build_inprocess"] = self.stats.wall.get("parse_build_inprocess", 0.0) + time.perf_counter() - w0
+            if chunk is None:
+                break
+            yield chunk
+
     # -- public ----------------------------------------------------------------------------------
     def commit_batch(
         self,
-        items: Iterable[Item],
+        items: Iterable[Item | Chunk],
         *,
         cursor: dict | None = None,
         file: FileRecord | None = None,
         source_file: str | None = None,
     ) -> None:
-        """Write records (and the cursor or the file record) in ONE transaction."""
-        batch_size = self.settings.ingest_batch_spans
+        """Write records (and the cursor or the file record) in ONE transaction.
+
+        ``items`` are parser records, or chunks a parse worker already built from them.
+        """
         label = (file.path if file else source_file) or self.summary.source
+        st = self.stats
         with writer_lock(self.settings), transaction(self.con, what="ingest"):
-            spans: list[Span] = []
-            calls: list[ToolCall] = []
-            fbs: list[Feedback] = []
-            rejected: list[tuple] = []
             count = 0
-            for item in items:
-                count += 1
-                if isinstance(item, Span):
-                    _freeze(item)
-                    spans.append(item)
-                    if len(spans) >= batch_size:
-                        self._write_chunk(spans, calls, fbs, label)
-                        spans, calls, fbs = [], [], []
-                elif isinstance(item, ToolCall):
-                    calls.append(item)
-                elif isinstance(item, Feedback):
-                    fbs.append(item)
-                elif isinstance(item, Rejected):
-                    rejected.append((item.reason, item.detail, item.line_no, item.raw, None))
-                    if len(rejected) >= 10_000:
-                        self._quarantine(rejected, label)
-                        rejected = []
-                else:  # a parser bug, not user data
-                    raise TypeError(f"parser yielded {type(item).__name__}")
-            self._write_chunk(spans, calls, fbs, label)
-            self._quarantine(rejected, label)
+            for chunk in self._chunks(items, label):
+                count += chunk.records
+                try:
+                    self._write_chunk(chunk, label)
+                finally:
+                    if chunk.spool:
+                        chunk.spans = None
+                        os.unlink(chunk.spool)
             self.summary.records_seen += count
-            self._rollup()
+            with st.timed("rollup"):
+                self._rollup(label)
+            w0, c0 = time.perf_counter(), time.process_time()
             if file is not None:
                 self.con.execute(
                     "INSERT INTO ingest_files VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -395,6 +763,47 @@ class Load:
                      self.summary.load_id, utcnow(), SCHEMA_VERSION],
                 )
             self._save_progress(cursor)
+        st.wall["commit"] = st.wall.get("commit", 0.0) + time.perf_counter() - w0
+        st.cpu["commit"] = st.cpu.get("commit", 0.0) + time.process_time() - c0
+
+
+def _call_record(row: dict[str, Any]) -> dict[str, Any]:
+    """A tool_calls row (times as epoch ns) back in ``ToolCall`` shape (what a failed batch quarantines)."""
+    return {
+        "trace_id": row["trace_id"], "call_id": row["call_id"], "tool_name": row["tool_name"], "source": row["source"],
+        "span_id": row["span_id"], "seq": row["seq"],
+        "arguments": orjson.loads(row["arguments"]) if row.get("arguments") else None,
+        "result": row["result"], "status": row["status"], "error_message": row["error_message"],
+        "start_ns": row["start_time"], "duration_ms": row["duration_ms"],
+    }
+
+
+def _feedback_record(row: dict[str, Any]) -> dict[str, Any]:
+    """A feedback row (times as epoch ns) back in ``Feedback`` shape (what a failed batch quarantines)."""
+    return {
+        "trace_id": row["trace_id"], "key": row["key"], "source": row["source"], "score": row["score"],
+        "label": row["label"], "comment": row["comment"],
+        "correction": orjson.loads(row["correction"]) if row.get("correction") else None,
+        "author": row["author"], "created_ns": row["created_at"], "span_id": row["span_id"],
+        "raw": orjson.loads(row["raw"]) if row.get("raw") else None, "feedback_id": row["feedback_id"],
+    }
+
+
+def _ns_rows(tbl: pa.Table, column: str) -> list[dict[str, Any]]:
+    i = tbl.schema.get_field_index(column)
+    return tbl.set_column(i, column, tbl.column(column).cast(pa.int64())).to_pylist()
+
+
+def _failed_batch_rows(chunk: Chunk, outcome: Any) -> list[QRow]:
+    """Every record of a batch that failed validation, with the GX result on its spans."""
+    detail = "batch failed validation: " + "; ".join(outcome.failed)
+    raws = (chunk.spans.column("raw").to_pylist() if chunk.spans is not None else []) + chunk.duplicate_raw
+    rows = [_qrow("validation_failed", detail, None, raw, outcome.result) for raw in raws]
+    if chunk.calls is not None:
+        rows += [_qrow("validation_failed", detail, None, _call_record(r)) for r in _ns_rows(chunk.calls, "start_time")]
+    if chunk.feedback is not None:
+        rows += [_qrow("validation_failed", detail, None, _feedback_record(r)) for r in _ns_rows(chunk.feedback, "created_at")]
+    return rows
 
 
 def _pid_alive(pid: int) -> bool:
@@ -492,7 +901,6 @@ def last_cursor(con: duckdb.DuckDBPyConnection, source: str) -> dict | None:
 
 ProgressFn = Callable[[str, int, int], None]   # (path, files_done, files_total)
 
-
 def ingest_paths(
     paths: list[str],
     *,
@@ -500,14 +908,23 @@ def ingest_paths(
     format: str = "auto",
     mapping: dict[str, str] | None = None,
     progress: ProgressFn | None = None,
+    workers: int | None = None,
+    stats: dict[str, Any] | None = None,
 ) -> LoadSummary:
     """Ingest files, folders, globs or object-store prefixes. Already-loaded files are skipped.
+
+    ``workers``: parse processes (None: one per CPU when the local input to load is over 64 MB,
+    else parse in-process; 0 or 1: in-process). ``stats``, if given, receives where the time went
+    (wall and CPU seconds per stage).
 
     Raises DataError when a file's format cannot be told (before anything is written), or after
     the load when a batch failed validation (that batch is in quarantine; the rest is committed).
     """
     s = settings or get_settings()
     con = connect(s)
+    # A load reads back mostly what it just wrote: caching data files in DuckDB's buffer pool
+    # only grows the loader's memory (peak RSS) without saving reads.
+    con.execute("SET enable_external_file_cache = false")
     try:
         if any("://" in p for p in paths):
             from tracemill.warehouse import extensions
@@ -523,19 +940,47 @@ def ingest_paths(
         fmt_names = sorted({f.name for _, f in formats})
         with open_load(s, source=",".join(paths), format=",".join(fmt_names), con=con,
                        config={"paths": paths, "format": format, "mapping": mapping or {}}) as load:
-            for i, (src, fmt) in enumerate(formats):
-                load.summary.files_seen += 1
-                sha = sources_mod.sha256_of(src)
-                if sha in loaded:
-                    load.summary.files_skipped += 1
-                else:
-                    record = FileRecord(src.path, sha, src.size, fmt.name)
-                    _commit_with_retry(load, lambda src=src, fmt=fmt: fmt.parse(src, options), record)
+            # What to load: files already loaded (or seen earlier in this run) are skipped by content.
+            plan: list[tuple[Source, Any, FileRecord | None]] = []
+            with load.stats.timed("hash_files"):
+                for src, fmt in formats:
+                    sha = sources_mod.sha256_of(src)
+                    plan.append((src, fmt, None if sha in loaded else FileRecord(src.path, sha, src.size, fmt.name)))
                     loaded.add(sha)
-                if progress:
-                    progress(src.path, i + 1, len(formats))
+            todo = [(r.path, r.format) for _, _, r in plan if r is not None]
+            n_workers = _worker_count(workers, [src for src, _, r in plan if r is not None])
+            pool: _ParsePool | None = None
+            ok = False
+            spool = tempfile.TemporaryDirectory(prefix="tracemill-spool-") if n_workers > 1 else None
+            try:
+                if spool is not None:
+                    cfg = _WorkerConfig(options, s.prices_file, s.ingest_batch_spans, load.summary.load_id,
+                                        load.config_hash, spool.name)
+                    pool = _ParsePool(todo, n_workers, cfg, load.stats)
+                    with load.stats.timed("prepare_validation"):
+                        prepare_validation()  # import GX while the workers parse their first chunks
+                for i, (src, fmt, record) in enumerate(plan):
+                    load.summary.files_seen += 1
+                    if record is None:
+                        load.summary.files_skipped += 1
+                    else:
+                        _commit_with_retry(load, _file_items(pool, src, fmt, options), record)
+                        if pool is not None:
+                            pool.finish(record.path)
+                    if progress:
+                        progress(src.path, i + 1, len(formats))
+                ok = True
+            finally:
+                if pool is not None:
+                    pool.close(ok=ok)
+                    load.costs.unknown.update(pool.unknown_models)
+                if spool is not None:
+                    spool.cleanup()
+            load.stats.cpu["workers_total"] = sum(v for k, v in load.stats.cpu.items() if k.startswith("worker_"))
         summary = load.summary
         con = load.con
+        if stats is not None:
+            stats.update(load.stats.as_dict(), workers=n_workers)
     finally:
         con.close()
     if summary.failed_validations:
@@ -548,21 +993,51 @@ def ingest_paths(
     return summary
 
 
+def _worker_count(requested: int | None, sources: list[Source]) -> int:
+    """Parse processes for these sources: only local files can be re-opened in a worker."""
+    if len(sources) < 2 or any("://" in src.path for src in sources):
+        return 1
+    if requested is None:
+        if sum(src.size or 0 for src in sources) < _PARALLEL_MIN_BYTES:
+            return 1
+        requested = os.cpu_count() or 1
+    return max(1, min(requested, len(sources)))
+
+
+def _file_items(pool: _ParsePool | None, src: Source, fmt: Any, options: FormatOptions) -> Callable[[], Iterable[Item | Chunk]]:
+    """The records of one file for each commit attempt: the worker's chunks first; a retry after a
+    conflict parses the file again in-process (the worker's chunks are spent)."""
+    attempts = 0
+
+    def items() -> Iterable[Item | Chunk]:
+        nonlocal attempts
+        attempts += 1
+        if pool is not None and attempts == 1:
+            return pool.stream(src.path)
+        if pool is not None:
+            pool.finish(src.path)
+        return fmt.parse(src, options)
+
+    return items
+
+
 _COUNTERS = ("records_seen", "spans_ingested", "traces_touched", "tool_calls", "feedback", "quarantined", "duplicates")
 
 
-def _commit_with_retry(load: Load, items: Callable[[], Iterable[Item]], record: FileRecord, attempts: int = 6) -> None:
+def _commit_with_retry(load: Load, items: Callable[[], Iterable[Item | Chunk]], record: FileRecord, attempts: int = 6) -> None:
     """Commit one file; if a concurrent commit or a reader's lock made it fail, parse it again and
     retry with backoff (nothing of the failed attempt was written)."""
     for attempt in range(attempts):
         saved = {k: getattr(load.summary, k) for k in _COUNTERS}
+        n_failed = len(load.summary.failed_validations)
         try:
             load.commit_batch(items(), file=record)
             return
         except ConflictError:
             for k, v in saved.items():
                 setattr(load.summary, k, v)
-            load._touched = set()
+            del load.summary.failed_validations[n_failed:]
+            load._reset_touched()
             load.reconnect()  # a commit that failed on a lock leaves its SQLite connection holding it
             if attempt == attempts - 1:
                 raise

@@ -26,6 +26,11 @@ def _local_source(path: Path) -> Source:
     return Source(path=str(path), opener=opener, head=head, size=path.stat().st_size)
 
 
+def local_source(path: str) -> Source:
+    """The ``Source`` of one local file (a parse worker re-opens its files by path)."""
+    return _local_source(Path(path))
+
+
 def _object_source(uri: str, con) -> Source:
     # Objects are read through DuckDB's httpfs (S3, GCS, R2, HTTP), so credentials follow DuckDB secrets.
     def opener():

@@ -1,8 +1,15 @@
 -- Rebuild the `traces` rollup for the traces in temp table `_touched(trace_id)`, from all their
 -- spans, tool calls and outcome feedback. Run after DELETE FROM traces for the same ids.
+-- Parameters: $load_id and $schema_version of the rows written; $scope_load_id and $scope_file:
+-- NULL, or - when the loader knows every span of these traces came from that (load, file) - the
+-- scope to read spans from. A scope is pushed down to DuckLake, which then reads only that file's
+-- data files instead of the wide columns of the whole spans table.
 INSERT INTO traces BY NAME
 WITH s AS (
-    SELECT * FROM spans WHERE trace_id IN (SELECT trace_id FROM _touched)
+    SELECT * FROM spans
+    WHERE trace_id IN (SELECT trace_id FROM _touched)
+      AND load_id = coalesce($scope_load_id, load_id)
+      AND source_file IS NOT DISTINCT FROM coalesce($scope_file, source_file)
 ),
 root AS (
     SELECT trace_id, span_id AS root_span_id, name, input_text, output_text,
@@ -87,8 +94,8 @@ SELECT
     root.metadata,
     agg.source,
     agg.first_load_id,
-    ? AS load_id,
-    ? AS schema_version
+    $load_id AS load_id,
+    $schema_version AS schema_version
 FROM agg
 LEFT JOIN root USING (trace_id)
 LEFT JOIN llm_io USING (trace_id)
