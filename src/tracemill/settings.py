@@ -5,7 +5,6 @@ Per-run choices (paths to ingest, dataset refs, thresholds) are flow parameters,
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 
 from pydantic import Field
@@ -32,9 +31,9 @@ class Settings(BaseSettings):
     ingest_batch_spans: int = 25_000
     # DuckDB's buffer pool per connection; it spills to disk beyond this.
     duckdb_memory_limit: str = "1GB"
-    # Optional LLM for cluster naming and judges (a litellm model string) and its api_base.
     # Incoming webhook (Slack-compatible JSON {"text": ...}) told when a nightly stage fails.
     notify_webhook: str | None = None
+    # Optional LLM for cluster naming and judges (a litellm model string) and its api_base.
     llm_model: str | None = None
     llm_api_base: str | None = None
 
@@ -44,12 +43,10 @@ class Settings(BaseSettings):
 
     @property
     def root(self) -> Path:
-        """Local folder for reports and other files next to the warehouse."""
+        """Local folder for the embedded catalog and data, and for reports (also for remote catalogs)."""
         if self.is_embedded:
             return Path(self.warehouse).expanduser().resolve()
-        return Path(self.data_path or ".").expanduser() if not (self.data_path or "").startswith(
-            ("s3://", "gs://", "az://", "http")
-        ) else PROJECT_ROOT / "warehouse" / "local"
+        return PROJECT_ROOT / "warehouse" / "local"
 
     @property
     def catalog_uri(self) -> str:
@@ -63,16 +60,16 @@ class Settings(BaseSettings):
             return self.data_path
         if self.is_embedded:
             return str(self.root / "data") + "/"
-        raise ValueError("TRACEMILL_DATA_PATH must be set when TRACEMILL_WAREHOUSE is a catalog URI")
+        from tracemill.errors import ConfigError
+
+        raise ConfigError(
+            "a remote catalog needs a data path", value=self.warehouse,
+            fix="set TRACEMILL_DATA_PATH, e.g. s3://bucket/lake/",
+        )
 
     @property
     def reports_dir(self) -> Path:
         return self.root / "reports"
-
-
-@lru_cache(maxsize=1)
-def _cached() -> Settings:
-    return Settings()
 
 
 def get_settings(**overrides: object) -> Settings:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,16 +96,22 @@ def migrate(con: duckdb.DuckDBPyConnection, *, attempts: int = 5) -> list[int]:
                 done.append(migration.version)
                 break
             except duckdb.Error as exc:
-                con.execute("ROLLBACK")
-                # Another process migrating at the same moment: re-read and try again.
-                if attempt == attempts - 1 or "conflict" not in str(exc).lower():
-                    if "conflict" in str(exc).lower():
-                        raise ConflictError(
-                            "could not apply a migration while another process was migrating",
-                            value=migration.name,
-                            fix="run the command again",
-                        ) from exc
+                try:
+                    con.execute("ROLLBACK")
+                except duckdb.Error:
+                    pass  # a failed COMMIT has already ended the transaction
+                text = str(exc).lower()
+                racing = "conflict" in text or "database is locked" in text
+                # Another process migrating (or committing) at the same moment: re-read and try again.
+                if not racing:
                     raise
+                if attempt == attempts - 1:
+                    raise ConflictError(
+                        "could not apply a migration while another process was writing the catalog",
+                        value=migration.name,
+                        fix="run the command again",
+                    ) from exc
+                time.sleep(0.1 * 2**attempt)
     return done
 
 

@@ -36,11 +36,17 @@ agg AS (
         bool_or(status_code = 'error') AS has_error,
         arg_min(status_message, coalesce(start_time, TIMESTAMPTZ 'infinity')) FILTER (WHERE status_code = 'error') AS error_message,
         list_sort(list(DISTINCT model) FILTER (WHERE model IS NOT NULL)) AS models,
-        sum(input_tokens) AS input_tokens,
-        sum(output_tokens) AS output_tokens,
-        sum(coalesce(total_tokens, coalesce(input_tokens, 0) + coalesce(output_tokens, 0)))
-            FILTER (WHERE total_tokens IS NOT NULL OR input_tokens IS NOT NULL OR output_tokens IS NOT NULL) AS total_tokens,
-        sum(cost_usd) AS cost_usd,
+        -- Usage of the LLM spans; agent/chain spans often repeat their children's usage, so they only
+        -- count when a trace has no LLM span with usage at all.
+        coalesce(sum(input_tokens) FILTER (WHERE kind = 'llm'), sum(input_tokens)) AS input_tokens,
+        coalesce(sum(output_tokens) FILTER (WHERE kind = 'llm'), sum(output_tokens)) AS output_tokens,
+        coalesce(
+            sum(coalesce(total_tokens, coalesce(input_tokens, 0) + coalesce(output_tokens, 0)))
+                FILTER (WHERE kind = 'llm' AND (total_tokens IS NOT NULL OR input_tokens IS NOT NULL OR output_tokens IS NOT NULL)),
+            sum(coalesce(total_tokens, coalesce(input_tokens, 0) + coalesce(output_tokens, 0)))
+                FILTER (WHERE total_tokens IS NOT NULL OR input_tokens IS NOT NULL OR output_tokens IS NOT NULL)
+        ) AS total_tokens,
+        coalesce(sum(cost_usd) FILTER (WHERE kind = 'llm'), sum(cost_usd)) AS cost_usd,
         arg_min(user_id, coalesce(start_time, TIMESTAMPTZ 'infinity')) FILTER (WHERE user_id IS NOT NULL) AS user_id,
         arg_min(session_id, coalesce(start_time, TIMESTAMPTZ 'infinity')) FILTER (WHERE session_id IS NOT NULL) AS session_id,
         list_sort(list_distinct(flatten(list(tags) FILTER (WHERE tags IS NOT NULL)))) AS tags,
