@@ -17,32 +17,23 @@ from datetime import datetime
 from typing import Any
 
 import duckdb
-import orjson
 
 from tracemill.datasets.example import Example, ToolCallRef
 from tracemill.warehouse import query
+from tracemill.warehouse.jsoncol import decode as decode_json
 
 
 def example_id_for_trace(trace_id: str) -> str:
     return "ex_" + hashlib.sha256(trace_id.encode()).hexdigest()[:16]
 
 
-def _maybe_json(text: str | None) -> Any:
-    if text is None:
-        return None
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return text
-
-
 def _inputs(messages_json: str | None, root_input: str | None) -> dict[str, Any] | None:
     if messages_json:
-        msgs = _maybe_json(messages_json)
+        msgs = decode_json(messages_json)
         if isinstance(msgs, list) and msgs:
             return {"messages": msgs}
     if root_input:
-        parsed = _maybe_json(root_input)
+        parsed = decode_json(root_input)
         if isinstance(parsed, dict) and isinstance(parsed.get("messages"), list):
             return {"messages": parsed["messages"]}
         return {"messages": [{"role": "user", "content": root_input}]}
@@ -80,7 +71,7 @@ def build_examples(
             succeeded = outcome == "success" and trace_id not in failing
         trajectory = None
         if succeeded:
-            trajectory = [ToolCallRef(name=c["name"], arguments=c.get("arguments") or {}) for c in _maybe_json(calls) or []]
+            trajectory = [ToolCallRef(name=c["name"], arguments=c.get("arguments") or {}) for c in decode_json(calls) or []]
         cluster = clusters.get(trace_id)
         metadata: dict[str, Any] = {
             "outcome": "success" if succeeded else "failure",

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
-import orjson
 from pydantic import ValidationError
 
 from tracemill.datasets.dedup import THRESHOLD, DuplicateIndex
@@ -26,6 +25,7 @@ from tracemill.datasets.versions import check_name
 from tracemill.errors import ConfigError, ConflictError, DataError, NotFoundError
 from tracemill.lineage import utcnow
 from tracemill.warehouse import query
+from tracemill.warehouse.jsoncol import decode as decode_json
 
 SUCCESS_STRATUM = "__success__"
 
@@ -234,15 +234,6 @@ def _check_select(con: duckdb.DuckDBPyConnection, sql: str) -> None:
         )
 
 
-def _parse_cell(value: Any) -> Any:
-    if isinstance(value, str):
-        try:
-            return orjson.loads(value)
-        except orjson.JSONDecodeError:
-            return value
-    return value
-
-
 def promote_from_query(
     con: duckdb.DuckDBPyConnection,
     dataset: str,
@@ -286,14 +277,14 @@ def promote_from_query(
             update: dict[str, Any] = {}
             try:
                 if rec.get("reference_output") is not None:
-                    update["reference_output"] = _parse_cell(rec["reference_output"])
+                    update["reference_output"] = decode_json(rec["reference_output"])
                 if rec.get("reference_trajectory") is not None:
-                    traj = _parse_cell(rec["reference_trajectory"])
+                    traj = decode_json(rec["reference_trajectory"])
                     update["reference_trajectory"] = [ToolCallRef.model_validate(c) for c in traj]
                 if rec.get("split") is not None:
                     update["split"] = str(rec["split"])
                 if rec.get("metadata") is not None:
-                    meta = _parse_cell(rec["metadata"])
+                    meta = decode_json(rec["metadata"])
                     if not isinstance(meta, dict):
                         raise TypeError("metadata must be a JSON object")
                     update["metadata"] = {**ex.metadata, **meta}
@@ -339,7 +330,7 @@ def promote_from_feedback(
     selector = _Selector(existing, threshold)
     chosen: list[Example] = []
     for feedback_id, trace_id, correction, fb_author, comment, key, _created in rows:
-        ref = _parse_cell(correction)
+        ref = decode_json(correction)
         extra = {"corrected_by": fb_author, "correction_feedback_id": feedback_id}
         if trace_id in by_trace:
             old = by_trace[trace_id]

@@ -124,13 +124,11 @@ def _mine(
     report: Progress,
     llm_kwargs: dict[str, Any] | None,
 ) -> MiningResult:
-    run_id = str(run_row["run_id"])
     start, end = run_row["since"], run_row["until"]
     run_row["snapshot_id"] = snapshot_id(con)
     report("signals", 0.0)
     n_scanned = signals.select_window(con, start, end)  # type: ignore[arg-type]
     by_kind = signals.detect(con, params)
-    n_signals = sum(by_kind.values())
     report("features", 0.0)
     failing = features.load_failing(con, params)
     notes: list[str] = []

@@ -6,23 +6,13 @@ recorded when the trace was ingested.
 
 from __future__ import annotations
 
-from typing import Any
 
 import duckdb
-import orjson
 
 from tracemill.datasets.example import Example
 from tracemill.evals.targets.base import RecordedTrace, TargetOutput, TraceLookup
 from tracemill.warehouse import query
-
-
-def _maybe_json(value: Any) -> Any:
-    if isinstance(value, str):
-        try:
-            return orjson.loads(value)
-        except orjson.JSONDecodeError:
-            return value
-    return value
+from tracemill.warehouse.jsoncol import decode as decode_json
 
 
 class WarehouseTraces:
@@ -40,7 +30,7 @@ class WarehouseTraces:
         for tid, name, arguments, result, status in con.execute(query("evals/recorded_tool_calls"), [ids]).fetchall():
             if tid in self._traces:
                 self._traces[tid].tool_calls.append(
-                    {"name": name, "arguments": _maybe_json(arguments) or {}, "result": result, "status": status}
+                    {"name": name, "arguments": decode_json(arguments) or {}, "result": result, "status": status}
                 )
 
     def get(self, trace_id: str) -> RecordedTrace | None:
@@ -71,7 +61,7 @@ class ReplayTarget:
         trace = self.traces.get(example.source_trace_id) if self.traces else None
         if trace is None:
             raise LookupError(f"source trace {example.source_trace_id} of example {example.example_id} is not in the warehouse")
-        output = _maybe_json(trace.output)
+        output = decode_json(trace.output)
         trajectory = [{"name": c["name"], "arguments": c["arguments"], "result": c["result"]} for c in trace.tool_calls]
         return TargetOutput(output=output, trajectory=trajectory, input_tokens=trace.input_tokens,
                             output_tokens=trace.output_tokens, cost_usd=trace.cost_usd, latency_ms=trace.latency_ms)

@@ -43,7 +43,7 @@ from tracemill.ingest.formats._common import (
     to_float,
     to_text,
 )
-from tracemill.ingest.records import Feedback, Item, Rejected, Span, ToolCall, tool_call_from_span
+from tracemill.ingest.records import Feedback, Item, Rejected, Span, tool_call_from_span
 
 NAME = "messages"
 MAPPING_KEYS = frozenset({
