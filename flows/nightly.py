@@ -23,6 +23,7 @@ from flows.ingest_traces import ingest_traces
 from flows.mine_failures import mine_failures
 from flows.promote_dataset import promote_dataset
 from flows.run_offline_eval import run_offline_eval
+from flows.secrets import secret
 from tracemill import pipeline
 from tracemill.errors import ConflictError, TransientError
 from tracemill.settings import get_settings
@@ -54,15 +55,6 @@ def ensure_writer_limit() -> None:
                 client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=WRITER_LIMIT, limit=1))
             except Exception:
                 pass
-
-
-def _secret(name: str | None) -> str | None:
-    if not name:
-        return None
-    from prefect.blocks.system import Secret
-
-    value = Secret.load(name).get()
-    return value if isinstance(value, str) else None
 
 
 def _notify(text: str, webhook: str | None) -> None:
@@ -153,14 +145,14 @@ def nightly(
         stage = "post"
         outputs["post"] = _run_stage(
             run_id, "post", pipeline.post_comparison, settings=settings, comparison=outputs["compare"],
-            post_to=post_to, github_token=_secret(github_token_secret),
-            slack_webhook_url=_secret(slack_webhook_secret),
+            post_to=post_to, github_token=secret(github_token_secret),
+            slack_webhook_url=secret(slack_webhook_secret),
         )
     except Exception as exc:
         message = str(exc) if isinstance(exc, StageFailed) else f"stage {stage!r} failed: {exc}"
         pipeline.finish_run(settings, run_id=run_id, status="failed", failed_stage=stage, error=message[:4000])
         _notify(f"tracemill nightly {run_id} FAILED at stage {stage}: {message[:1500]}",
-                _secret(notify_webhook_secret) or settings.notify_webhook)
+                secret(notify_webhook_secret) or settings.notify_webhook)
         raise StageFailed(message) from exc
     pipeline.finish_run(settings, run_id=run_id, status="completed")
     create_markdown_artifact(key="nightly", markdown=_markdown(run_id, outputs), description="tracemill nightly run")

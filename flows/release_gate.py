@@ -10,17 +10,9 @@ from __future__ import annotations
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
+from flows.secrets import secret
 from tracemill.report import metrics_table, run_release_gate
 from tracemill.settings import get_settings
-
-
-def _secret(name: str | None) -> str | None:
-    if not name:
-        return None
-    from prefect.blocks.system import Secret
-
-    value = Secret.load(name).get()
-    return value if isinstance(value, str) else None
 
 
 @flow(name="release-gate", log_prints=True)
@@ -37,7 +29,7 @@ def release_gate(
     logger = get_run_logger()
     result = run_release_gate(
         get_settings(), dataset_ref=dataset_ref, candidate_spec=candidate_spec, baseline=baseline, policy=policy,
-        post_to=post_to, github_token=_secret(github_token_secret), slack_webhook_url=_secret(slack_webhook_secret),
+        post_to=post_to, github_token=secret(github_token_secret), slack_webhook_url=secret(slack_webhook_secret),
     )
     run = result.run
     assert run.gate is not None
