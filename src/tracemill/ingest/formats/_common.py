@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
 from tracemill.ingest.formats import FormatOptions, Source
-from tracemill.ingest.records import Rejected
+from tracemill.ingest.records import Item, Rejected
 from tracemill.lineage import canonical_json
 
 
@@ -100,7 +100,7 @@ def _elements(value: list[Any], limit: int, split: bool) -> Iterator[tuple[Any, 
         return
     for i, elem in enumerate(value):
         if limit and _size(elem) > limit:
-            yield Rejected("oversized", f"array element {i} is over the {limit}-byte limit", raw=_dump(elem)[:limit])
+            yield Rejected("oversized", f"array element {i} is over the {limit}-byte limit", raw=raw_json(elem)[:limit])
         else:
             yield elem, None
 
@@ -128,11 +128,27 @@ def _lines(fh: Any, limit: int, after: int) -> Iterator[tuple[Any, int] | Reject
 
 
 def _size(value: Any) -> int:
-    return len(_dump(value))
+    return len(raw_json(value))
 
 
-def _dump(value: Any) -> bytes:
+def raw_json(value: Any) -> bytes:
+    """A record as JSON bytes, for ``Rejected.raw`` (anything not JSON-native becomes a string)."""
     return orjson.dumps(value, default=str)
+
+
+def parse_records(
+    source: Source, options: FormatOptions, items_of: Callable[[Any], Iterable[Item]]
+) -> Iterator[Item]:
+    """Items of every JSON record in ``source``; rejected records and items carry their line number."""
+    for rec in iter_json_records(source, options):
+        if isinstance(rec, Rejected):
+            yield rec
+            continue
+        record, line_no = rec
+        for item in items_of(record):
+            if isinstance(item, Rejected):
+                item.line_no = line_no
+            yield item
 
 
 # ---------------------------------------------------------------------------------------------

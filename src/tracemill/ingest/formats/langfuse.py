@@ -22,12 +22,12 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-import orjson
 
 from tracemill.ingest.formats import Format, FormatOptions, Source, register
 from tracemill.ingest.formats._common import (
     content_text,
-    iter_json_records,
+    parse_records,
+    raw_json,
     normalize_message,
     openai_shape,
     parse_time_ns,
@@ -85,7 +85,7 @@ def record_items(record: Any) -> Iterator[Item]:
             yield from record_items(r)
         return
     if not isinstance(record, dict):
-        yield Rejected("wrong_type", f"a Langfuse record must be an object, got {type(record).__name__}", raw=_raw(record))
+        yield Rejected("wrong_type", f"a Langfuse record must be an object, got {type(record).__name__}", raw=raw_json(record))
         return
     if isinstance(record.get("trace"), dict) and "id" not in record:
         full = dict(record["trace"])
@@ -99,23 +99,23 @@ def record_items(record: Any) -> Iterator[Item]:
     elif _is_trace(record):
         yield from trace_items(record)
     elif "id" not in record and ("timestamp" in record or "observations" in record):
-        yield Rejected("missing_id", "Langfuse trace has no id", raw=_raw(record))
+        yield Rejected("missing_id", "Langfuse trace has no id", raw=raw_json(record))
     else:
         yield Rejected("wrong_type", "not a Langfuse trace, observation or score (keys: "
-                       + ", ".join(sorted(map(str, record))[:12]) + ")", raw=_raw(record))
+                       + ", ".join(sorted(map(str, record))[:12]) + ")", raw=raw_json(record))
 
 
 def trace_items(trace: dict[str, Any]) -> list[Item]:
     """The root span of a trace, plus its inline observations and scores when they are objects."""
     tid = trace.get("id")
     if not tid or not isinstance(tid, str):
-        return [Rejected("missing_id", "Langfuse trace has no string id", raw=_raw(trace))]
+        return [Rejected("missing_id", "Langfuse trace has no string id", raw=raw_json(trace))]
     for k in ("tags", "observations", "scores"):
         if trace.get(k) is not None and not isinstance(trace[k], list):
-            return [Rejected("wrong_type", f"trace {k} must be a list, got {type(trace[k]).__name__}", raw=_raw(trace))]
+            return [Rejected("wrong_type", f"trace {k} must be a list, got {type(trace[k]).__name__}", raw=raw_json(trace))]
     start = parse_time_ns(trace.get("timestamp"))
     if trace.get("timestamp") is not None and start is None:
-        return [Rejected("invalid_value", f"trace timestamp is not a time: {trace.get('timestamp')!r}", raw=_raw(trace))]
+        return [Rejected("invalid_value", f"trace timestamp is not a time: {trace.get('timestamp')!r}", raw=raw_json(trace))]
     obs = [o for o in trace.get("observations") or [] if isinstance(o, dict)]
     scores = [s for s in trace.get("scores") or [] if isinstance(s, dict)]
     latency = to_float(trace.get("latency"))
@@ -162,17 +162,17 @@ def observation_items(o: dict[str, Any]) -> list[Item]:
     """The span (and tool call) of one observation."""
     oid, tid = o.get("id"), o.get("traceId")
     if not oid or not tid:
-        return [Rejected("missing_id", "observation has no " + ("id" if not oid else "traceId"), raw=_raw(o))]
+        return [Rejected("missing_id", "observation has no " + ("id" if not oid else "traceId"), raw=raw_json(o))]
     otype = str(o.get("type") or "").upper()
     kind = OBSERVATION_KINDS.get(otype, "unknown")
     start, end = parse_time_ns(o.get("startTime")), parse_time_ns(o.get("endTime"))
     if o.get("startTime") is not None and start is None:
-        return [Rejected("invalid_value", f"startTime is not a time: {o.get('startTime')!r}", raw=_raw(o))]
+        return [Rejected("invalid_value", f"startTime is not a time: {o.get('startTime')!r}", raw=raw_json(o))]
     if otype == "EVENT" and end is None:
         end = start
     for k in ("usageDetails", "costDetails", "usage"):
         if o.get(k) is not None and not isinstance(o[k], dict):
-            return [Rejected("wrong_type", f"{k} must be an object, got {type(o[k]).__name__}", raw=_raw(o))]
+            return [Rejected("wrong_type", f"{k} must be an object, got {type(o[k]).__name__}", raw=raw_json(o))]
     level = str(o.get("level") or "DEFAULT").upper()
     status = "error" if level == "ERROR" else ("ok" if end is not None else "unset")
     pin, pout, tot = _usage(o)
@@ -211,9 +211,9 @@ def score_item(s: dict[str, Any]) -> Item:
     """A score as ``Feedback``; a session-only score (no trace) is rejected with the reason."""
     tid = s.get("traceId")
     if not tid:
-        return Rejected("missing_id", "score has no traceId (a session or dataset-run score)", raw=_raw(s))
+        return Rejected("missing_id", "score has no traceId (a session or dataset-run score)", raw=raw_json(s))
     if not s.get("name"):
-        return Rejected("invalid_value", "score has no name", raw=_raw(s))
+        return Rejected("invalid_value", "score has no name", raw=raw_json(s))
     dtype = str(s.get("dataType") or "").upper()
     value = s.get("value")
     label = s.get("stringValue")
@@ -221,7 +221,7 @@ def score_item(s: dict[str, Any]) -> Item:
         label, value = value, None
     score = to_float(value)
     if value is not None and score is None and dtype not in ("CATEGORICAL", "CORRECTION", "TEXT"):
-        return Rejected("invalid_value", f"score value {value!r} is not a number", raw=_raw(s))
+        return Rejected("invalid_value", f"score value {value!r} is not a number", raw=raw_json(s))
     if str(s["name"]) == "outcome" and score is not None and str(label or "").lower() not in ("success", "failure"):
         # The trace rollup reads outcome labels: a numeric or boolean outcome of 1 is a success.
         label = "success" if score >= 1.0 else "failure"
@@ -302,19 +302,7 @@ def _io(value: Any, *, last: bool) -> tuple[list[dict[str, Any]] | None, str | N
 
 def parse(source: Source, options: FormatOptions) -> Iterator[Item]:
     """Parse a Langfuse export. Bad records become ``Rejected`` with the reason."""
-    for rec in iter_json_records(source, options):
-        if isinstance(rec, Rejected):
-            yield rec
-            continue
-        record, line_no = rec
-        for item in record_items(record):
-            if isinstance(item, Rejected):
-                item.line_no = line_no
-            yield item
-
-
-def _raw(value: Any) -> bytes:
-    return orjson.dumps(value, default=str)
+    return parse_records(source, options, record_items)
 
 
 FORMAT = register(Format(

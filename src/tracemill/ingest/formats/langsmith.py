@@ -16,13 +16,13 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-import orjson
 
 from tracemill.ingest.formats import Format, FormatOptions, Source, register
 from tracemill.ingest.formats._common import (
     content_text,
     derived_id,
-    iter_json_records,
+    parse_records,
+    raw_json,
     maybe_json,
     normalize_message,
     openai_shape,
@@ -147,24 +147,24 @@ def _usage(run: dict[str, Any]) -> tuple[int | None, int | None, int | None]:
 def run_items(run: Any) -> list[Item]:
     """The span (and tool call, feedback) one LangSmith run stands for, or a ``Rejected``."""
     if not isinstance(run, dict):
-        return [Rejected("wrong_type", f"a LangSmith run must be an object, got {type(run).__name__}", raw=_raw(run))]
+        return [Rejected("wrong_type", f"a LangSmith run must be an object, got {type(run).__name__}", raw=raw_json(run))]
     rid = run.get("id")
     if not rid:
-        return [Rejected("missing_id", "run has no id", raw=_raw(run))]
+        return [Rejected("missing_id", "run has no id", raw=raw_json(run))]
     chain = _dotted(run.get("dotted_order"))
     parent = run.get("parent_run_id") or (chain[-2] if len(chain) >= 2 else None)
     trace_id = run.get("trace_id") or (chain[0] if chain else None) or (None if parent else rid)
     if not trace_id:
-        return [Rejected("missing_id", "child run has no trace_id or dotted_order", raw=_raw(run))]
+        return [Rejected("missing_id", "child run has no trace_id or dotted_order", raw=raw_json(run))]
     run_type = run.get("run_type")
     if run_type is not None and not isinstance(run_type, str):
-        return [Rejected("wrong_type", f"run_type must be a string, got {type(run_type).__name__}", raw=_raw(run))]
+        return [Rejected("wrong_type", f"run_type must be a string, got {type(run_type).__name__}", raw=raw_json(run))]
     for k in ("inputs", "outputs", "extra"):
         if run.get(k) is not None and not isinstance(run[k], dict):
-            return [Rejected("wrong_type", f"{k} must be an object, got {type(run[k]).__name__}", raw=_raw(run))]
+            return [Rejected("wrong_type", f"{k} must be an object, got {type(run[k]).__name__}", raw=raw_json(run))]
     tags = run.get("tags")
     if tags is not None and not isinstance(tags, list):
-        return [Rejected("wrong_type", f"tags must be a list, got {type(tags).__name__}", raw=_raw(run))]
+        return [Rejected("wrong_type", f"tags must be a list, got {type(tags).__name__}", raw=raw_json(run))]
     extra = run.get("extra") or {}
     meta = extra.get("metadata") if isinstance(extra.get("metadata"), dict) else (
         run["metadata"] if isinstance(run.get("metadata"), dict) else {})
@@ -174,7 +174,7 @@ def run_items(run: Any) -> list[Item]:
     error = run.get("error")
     start, end = parse_time_ns(run.get("start_time")), parse_time_ns(run.get("end_time"))
     if run.get("start_time") is not None and start is None:
-        return [Rejected("invalid_value", f"start_time is not a time: {run.get('start_time')!r}", raw=_raw(run))]
+        return [Rejected("invalid_value", f"start_time is not a time: {run.get('start_time')!r}", raw=raw_json(run))]
     status = "error" if error else ("ok" if (run.get("status") == "success" or end is not None) else "unset")
     in_msgs = _messages(inputs) if kind == "llm" else None
     out_msgs = _messages(outputs) if kind == "llm" else None
@@ -240,22 +240,14 @@ def _top_value(values: Any) -> str | None:
     return None
 
 
+def _record_items(record: Any) -> Iterator[Item]:
+    for run in _runs(record):
+        yield from run_items(run)
+
+
 def parse(source: Source, options: FormatOptions) -> Iterator[Item]:
     """Parse LangSmith runs. Bad records become ``Rejected`` with the reason."""
-    for rec in iter_json_records(source, options):
-        if isinstance(rec, Rejected):
-            yield rec
-            continue
-        record, line_no = rec
-        for run in _runs(record):
-            for item in run_items(run):
-                if isinstance(item, Rejected):
-                    item.line_no = line_no
-                yield item
-
-
-def _raw(value: Any) -> bytes:
-    return orjson.dumps(value, default=str)
+    return parse_records(source, options, _record_items)
 
 
 FORMAT = register(Format(
