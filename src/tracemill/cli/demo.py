@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import typer
+from rich.console import Console
 
 from tracemill.cli import app
 
@@ -16,12 +17,9 @@ def demo(
     from tracemill.demo import run_demo
     from tracemill.settings import get_settings
 
-    settings = get_settings()
-    from rich.console import Console
-
     console = Console()
     console.print(
         "[bold]tracemill demo[/]: a customer-support agent in production, two nights of traces, "
         "and a release decision — all on the embedded DuckLake warehouse.\n"
     )
-    run_demo(settings, console=console, fresh=fresh, state={"n_traces": traces})
+    run_demo(get_settings(), console=console, fresh=fresh, state={"n_traces": traces})
