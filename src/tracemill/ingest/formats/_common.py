@@ -132,8 +132,12 @@ def _size(value: Any) -> int:
 
 
 def raw_json(value: Any) -> bytes:
-    """A record as JSON bytes, for ``Rejected.raw`` (anything not JSON-native becomes a string)."""
-    return orjson.dumps(value, default=str)
+    """A record as JSON bytes, for ``Rejected.raw`` (anything not JSON-native becomes a string;
+    what orjson cannot encode at all, e.g. non-string keys or huge ints, is kept as its repr)."""
+    try:
+        return orjson.dumps(value, default=str)
+    except TypeError:
+        return repr(value).encode()
 
 
 def parse_records(

@@ -19,6 +19,7 @@ import orjson
 
 from tracemill.errors import DataError
 from tracemill.ingest.formats import Format, FormatOptions, Source, register
+from tracemill.ingest.formats._common import raw_json
 from tracemill.ingest.records import Item, Rejected, Span
 from tracemill.ingest.semconv import Event, ToolCallTracker, decode_kvlist, map_span
 
@@ -141,17 +142,10 @@ def _scope_attrs(scope: Any) -> dict[str, Any]:
     return out
 
 
-def _dump(obj: Any) -> bytes:
-    try:
-        return orjson.dumps(obj, default=str)
-    except TypeError:
-        return repr(obj).encode()
-
-
 def span_item(sp: Any, base: dict[str, Any], fmt: str, line_no: int | None, out: list[Item]) -> Span | None:
     """Map one OTLP span dict onto a ``Span`` (appended to ``out`` with its feedback), or a Rejected."""
     if type(sp) is not dict:
-        out.append(Rejected("wrong_type", f"span is a {type(sp).__name__}, not an object", _dump(sp), line_no))
+        out.append(Rejected("wrong_type", f"span is a {type(sp).__name__}, not an object", raw_json(sp), line_no))
         return None
     try:
         v = sp.get("traceId")
@@ -160,11 +154,11 @@ def span_item(sp: Any, base: dict[str, Any], fmt: str, line_no: int | None, out:
             tid = hex_id(v, 16)
         sid = hex_id(sp.get("spanId"), 8)
     except ValueError as e:
-        out.append(Rejected("invalid_value", f"span id: {e}", _dump(sp), line_no))
+        out.append(Rejected("invalid_value", f"span id: {e}", raw_json(sp), line_no))
         return None
     if tid is None or sid is None:
         which = "traceId" if tid is None else "spanId"
-        out.append(Rejected("missing_id", f"span has no {which}", _dump(sp), line_no))
+        out.append(Rejected("missing_id", f"span has no {which}", raw_json(sp), line_no))
         return None
     try:
         v = sp.get("parentSpanId")
@@ -182,7 +176,7 @@ def span_item(sp: Any, base: dict[str, Any], fmt: str, line_no: int | None, out:
         if name is not None and type(name) is not str:
             raise TypeError(f"name is a {type(name).__name__}")
     except (TypeError, ValueError, AttributeError, KeyError) as e:
-        out.append(Rejected("wrong_type", f"span {tid}/{sid}: {e}", _dump(sp), line_no))
+        out.append(Rejected("wrong_type", f"span {tid}/{sid}: {e}", raw_json(sp), line_no))
         return None
     if base:
         merged = base.copy()
@@ -195,7 +189,7 @@ def span_item(sp: Any, base: dict[str, Any], fmt: str, line_no: int | None, out:
         fbs = map_span(span, merged, events)
     except MAPPING_ERRORS as e:   # a value shape no convention allows: quarantine, never crash the load
         out.append(Rejected("invalid_value", f"span {tid}/{sid}: cannot map attributes: {type(e).__name__}: {e}",
-                            _dump(sp), line_no))
+                            raw_json(sp), line_no))
         return None
     out.append(span)
     if fbs:
@@ -209,13 +203,13 @@ def request_items(req: Any, *, fmt: str, line_no: int | None, tracker: ToolCallT
     out: list[Item] = []
     if type(req) is not dict:
         out.append(Rejected("wrong_type", f"record is a JSON {type(req).__name__}, not an ExportTraceServiceRequest object",
-                            raw if raw is not None else _dump(req), line_no))
+                            raw if raw is not None else raw_json(req), line_no))
         return out
     rss = req.get("resourceSpans", req.get("resource_spans"))
     if type(rss) is not list:
         what = "missing" if rss is None else f"a {type(rss).__name__}"
         out.append(Rejected("wrong_type", f"resourceSpans is {what}, not a list",
-                            raw if raw is not None else _dump(req), line_no))
+                            raw if raw is not None else raw_json(req), line_no))
         return out
     observe = tracker.observe
     for rs in rss:
@@ -245,7 +239,7 @@ def request_items(req: Any, *, fmt: str, line_no: int | None, tracker: ToolCallT
                     base = res_attrs
                 scopes.append((base, spans))
         except (TypeError, ValueError, AttributeError, KeyError) as e:
-            out.append(Rejected("wrong_type", f"resourceSpans entry: {e}", _dump(rs), line_no))
+            out.append(Rejected("wrong_type", f"resourceSpans entry: {e}", raw_json(rs), line_no))
             continue
         for base, spans in scopes:
             for sp in spans:
