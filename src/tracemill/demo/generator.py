@@ -288,6 +288,29 @@ class _Ctx:
         return f"{self.rng.getrandbits(64):016x}"
 
 
+def _child_span(ctx: _Ctx, sid: str, name: str, kind: int, start: int, end: int, attrs: list[dict[str, Any]],
+                error: str | None, exception_type: str | None) -> dict[str, Any]:
+    """A child of the root span; a failed one gets status ERROR and an ``exception`` event."""
+    span: dict[str, Any] = {
+        "traceId": ctx.trace_id,
+        "spanId": sid,
+        "parentSpanId": ctx.root_id,
+        "name": name,
+        "kind": kind,
+        "startTimeUnixNano": str(start),
+        "endTimeUnixNano": str(end),
+        "attributes": attrs,
+    }
+    if error is not None:
+        span["status"] = {"code": 2, "message": error}
+        span["events"] = [{
+            "timeUnixNano": str(end),
+            "name": "exception",
+            "attributes": [_s("exception.type", exception_type or ""), _s("exception.message", error)],
+        }]
+    return span
+
+
 def _llm(ctx: _Ctx, output_parts: list[dict[str, Any]], *, error: str | None = None) -> None:
     rng = ctx.rng
     sid = ctx.span_id()
@@ -304,24 +327,9 @@ def _llm(ctx: _Ctx, output_parts: list[dict[str, Any]], *, error: str | None = N
         _s("gen_ai.request.model", ctx.model),
         _s("gen_ai.input.messages", (b"[" + b",".join(ctx.messages) + b"]").decode()),
     ]
-    span: dict[str, Any] = {
-        "traceId": ctx.trace_id,
-        "spanId": sid,
-        "parentSpanId": ctx.root_id,
-        "name": f"chat {ctx.model}",
-        "kind": 3,
-        "startTimeUnixNano": str(start),
-        "endTimeUnixNano": str(end),
-        "attributes": attrs,
-    }
-    if error is not None:
-        span["status"] = {"code": 2, "message": error}
-        span["events"] = [{
-            "timeUnixNano": str(end),
-            "name": "exception",
-            "attributes": [_s("exception.type", error.split(":", 1)[0]), _s("exception.message", error)],
-        }]
-    else:
+    span = _child_span(ctx, sid, f"chat {ctx.model}", 3, start, end, attrs, error,
+                       error.split(":", 1)[0] if error is not None else None)
+    if error is None:
         out = {"role": "assistant", "parts": output_parts, "finish_reason": "tool_call" if any(
             p["type"] == "tool_call" for p in output_parts) else "stop"}
         n_out = 15 + sum(len(str(p.get("content", p.get("arguments", "")))) for p in output_parts) // 4 + rng.randint(0, 40)
@@ -356,23 +364,9 @@ def _tool(ctx: _Ctx, name: str, args: dict[str, Any], result: str, *, error: str
         _s("gen_ai.tool.call.id", call_id),
         _s("gen_ai.tool.call.arguments", args_json),
     ]
-    span: dict[str, Any] = {
-        "traceId": ctx.trace_id,
-        "spanId": sid,
-        "parentSpanId": ctx.root_id,
-        "name": f"execute_tool {name}",
-        "kind": 1,
-        "startTimeUnixNano": str(start),
-        "endTimeUnixNano": str(end),
-        "attributes": attrs,
-    }
+    span = _child_span(ctx, sid, f"execute_tool {name}", 1, start, end, attrs, error,
+                       error.split(":", 1)[0].split(" ", 1)[0] if error is not None else None)
     if error is not None:
-        span["status"] = {"code": 2, "message": error}
-        span["events"] = [{
-            "timeUnixNano": str(end),
-            "name": "exception",
-            "attributes": [_s("exception.type", error.split(":", 1)[0].split(" ", 1)[0]), _s("exception.message", error)],
-        }]
         content: Any = {"error": error}
     else:
         attrs.append(_s("gen_ai.tool.call.result", result))
