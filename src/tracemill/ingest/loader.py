@@ -18,8 +18,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import duckdb
+import numpy as np
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from tracemill.errors import ConflictError, DataError, TracemillError
 from tracemill.ingest import sources as sources_mod
@@ -547,6 +549,21 @@ class Load:
         self._touched: set[str] = set()        # traces whose rollup this transaction must rebuild
         self._with_spans: set[str] = set()     # ... of which spans were written by it
         self._outside: set[str] = set()        # ... of which spans exist from other loads or files
+        self._stored: set[str] = set()         # traces with a `traces` row whose stored keys are in _txkeys
+        self._orphaned: set[str] = set()       # traces given an orphan span by this transaction
+        self._pending_calls: list[pa.Table] = []     # tool calls / feedback to write at the end of it
+        self._pending_feedback: list[pa.Table] = []
+
+    def _begin_tx(self) -> None:
+        """Per-transaction temp tables (DuckDB memory, not the lake): the span keys that de-duplication
+        and orphan flags check against, and the root candidates' metadata for the rollup."""
+        self._reset_touched()
+        self.con.execute("CREATE OR REPLACE TEMP TABLE _txkeys (trace_id VARCHAR, span_id VARCHAR)")
+        self.con.execute("CREATE OR REPLACE TEMP TABLE _txroots (trace_id VARCHAR, span_id VARCHAR, metadata JSON)")
+
+    def _end_tx(self) -> None:
+        for t in ("_txkeys", "_txroots", "_touched", "_unorphan"):
+            self.con.execute(f"DROP TABLE IF EXISTS temp.{t}")
 
     def reconnect(self) -> None:
         """Replace the connection (after a failed commit, which can leave the catalog locked)."""
@@ -555,7 +572,7 @@ class Load:
         except duckdb.Error:
             pass
         self.con = connect(self.settings)
-        self.con.execute("SET enable_external_file_cache = false")
+        _tune_for_ingest(self.con)
 
     # -- quarantine -------------------------------------------------------------------------
     def _quarantine(self, rows: list[QRow], source: str) -> None:
@@ -569,21 +586,31 @@ class Load:
         self.summary.quarantined += len(rows)
 
     # -- one chunk ------------------------------------------------------------------------------
-    def _existing_keys(self, trace_ids: set[str], label: str) -> set[tuple[str, str]]:
-        """(trace_id, span_id) pairs already stored for these traces (only key columns are scanned).
+    def _existing_keys(self, tbl: pa.Table, label: str) -> None:
+        """Add to ``_txkeys`` the stored (trace_id, span_id) of the chunk's (``tbl``) traces stored before
+        this transaction. Only traces with a ``traces`` row can have stored spans, so the wide scan
+        of ``spans`` runs only for those (late spans, re-ingest), once per trace and transaction.
 
         Traces with a stored span from outside this (load, file) are remembered: their rollup must
         read all their spans, not only this file's."""
-        self.con.register("_tids", pa.table({"trace_id": pa.array(list(trace_ids), pa.string())}))
-        try:
-            rows = self.con.execute(query("ingest/existing_span_keys"),
-                                    {"load_id": self.summary.load_id, "source_file": label}).fetchall()
-        finally:
-            self.con.unregister("_tids")
-        self._outside.update(t for t, _, outside in rows if outside)
-        return {(t, k) for t, k, _ in rows}
+        con = self.con
+        _b = tbl  # noqa: F841 - the SQL's `_b` (a replacement scan; see _write_chunk)
+        found = [t for (t,) in con.execute(query("ingest/chunk_stored_traces")).fetchall() if t not in self._stored]
+        if not found:
+            return
+        self._stored.update(found)
+        _tids = pa.table({"trace_id": pa.array(found, pa.string())})  # noqa: F841
+        rows = con.execute(query("ingest/existing_span_keys"),
+                           {"load_id": self.summary.load_id, "source_file": label}).to_arrow_table()
+        self._outside.update(rows.filter(rows.column("outside")).column("trace_id").to_pylist())
+        _st = rows  # noqa: F841
+        con.execute("INSERT INTO _txkeys SELECT trace_id, span_id FROM _st")
 
     def _write_chunk(self, chunk: Chunk, label: str) -> None:
+        # The SQL reads chunk tables as DuckDB replacement scans of local variables (``_b = tbl``, then
+        # ``FROM _b``), not con.register(): a registered view, even unregistered, keeps its Arrow table
+        # (a worker's memory-mapped spool file) alive until the transaction commits, so a file's chunks
+        # piled up in the loader's memory (~100 MB per 25k-span chunk).
         con = self.con
         st = self.stats
         with st.timed("quarantine_rejected"):
@@ -591,29 +618,35 @@ class Load:
         tbl = chunk.load_spans()
         if tbl is not None and tbl.num_rows:
             with st.timed("dedup_orphans"):
-                tids = tbl.column("trace_id").to_pylist()
-                sids = tbl.column("span_id").to_pylist()
-                pids = tbl.column("parent_span_id").to_pylist()
-                existing = self._existing_keys(set(tids), label)
-                if existing:
-                    keep = [k not in existing for k in zip(tids, sids)]
-                    n_fresh = sum(keep)
-                else:
-                    n_fresh = len(tids)
-                self.summary.duplicates += len(chunk.duplicate_raw) + len(tids) - n_fresh
+                n = tbl.num_rows
+                self._existing_keys(tbl, label)
+                _k = pa.table({  # noqa: F841
+                    "i": pa.array(np.arange(n, dtype=np.int64)), "trace_id": tbl.column("trace_id"),
+                    "span_id": tbl.column("span_id"), "parent_span_id": tbl.column("parent_span_id"),
+                })
+                flags = con.execute(query("ingest/chunk_span_flags")).to_arrow_table()
+                del _k
+                idx = flags.column("i").to_numpy()
+                is_stored = flags.column("stored").to_numpy(zero_copy_only=False)
+                keep = np.ones(n, dtype=bool)
+                keep[idx[is_stored]] = False
+                orphan = np.zeros(n, dtype=bool)
+                orphan[idx[~is_stored]] = True
+                n_fresh = int(keep.sum())
+                self.summary.duplicates += len(chunk.duplicate_raw) + n - n_fresh
                 if n_fresh:
-                    keys = existing.union(zip(tids, sids))
-                    if n_fresh < len(tids):
-                        mask = pa.array(keep, pa.bool_())
-                        tbl = tbl.filter(mask)
-                        tids, sids, pids = ([v for v, k in zip(col, keep) if k] for col in (tids, sids, pids))
-                    orphan = [p is not None and (t, p) not in keys for t, p in zip(tids, pids)]
                     tbl = tbl.append_column("is_orphan", pa.array(orphan, pa.bool_()))
-                    # What the GX suite checks: a parent exists in the trace, or the span is flagged orphan.
-                    parent_ok = [p is None or (t, p) in keys or o for t, p, o in zip(tids, pids, orphan)]
+                    if n_fresh < n:
+                        tbl = tbl.filter(pa.array(keep, pa.bool_()))
+                    orphan_col = tbl.column("is_orphan")
+                    # What the GX suite checks: a parent exists in the trace, or the span is flagged orphan
+                    # (an orphan is exactly a span whose parent is set but neither stored nor in the chunk).
+                    no_parent = pc.is_null(tbl.column("parent_span_id"))
+                    parent_found = pc.and_not(pc.invert(no_parent), orphan_col)
+                    parent_ok = pc.or_(pc.or_(no_parent, parent_found), orphan_col)
             if n_fresh:
                 with st.timed("validate"):
-                    outcome = validate_spans(tbl.append_column("parent_ok", pa.array(parent_ok, pa.bool_())))
+                    outcome = validate_spans(tbl.append_column("parent_ok", parent_ok))
                 if not outcome.success:
                     # The whole batch goes to quarantine with the validation result; nothing of it is written.
                     with st.timed("quarantine_batch"):
@@ -621,43 +654,43 @@ class Load:
                         self._quarantine(_failed_batch_rows(chunk, outcome), label)
                     return
                 with st.timed("insert_spans"):
-                    con.register("_b", tbl)
-                    try:
-                        con.execute("INSERT INTO spans BY NAME SELECT * EXCLUDE (start_ns, end_ns) FROM _b")
-                    finally:
-                        con.unregister("_b")
+                    _b = tbl  # noqa: F841
+                    con.execute("INSERT INTO spans BY NAME SELECT * EXCLUDE (start_ns, end_ns) FROM _b")
+                    # What later chunks of this transaction check against, and the rollup's root metadata.
+                    con.execute("INSERT INTO _txkeys SELECT trace_id, span_id FROM _b")
+                    con.execute(query("ingest/root_candidates_chunk"))
+                    del _b
                 self.summary.spans_ingested += n_fresh
+                tids = set(tbl.column("trace_id").to_pylist())
                 self._touched.update(tids)
                 self._with_spans.update(tids)
-        with st.timed("insert_calls_feedback"):
-            if chunk.calls is not None and chunk.calls.num_rows:
-                tbl = chunk.calls
-                con.register("_c", tbl)
-                try:
-                    n = con.execute(
-                        """INSERT INTO tool_calls BY NAME
-                           SELECT c.* FROM (SELECT * FROM _c QUALIFY row_number() OVER (PARTITION BY trace_id, call_id) = 1) c
-                           ANTI JOIN (SELECT trace_id, call_id FROM tool_calls
-                                      WHERE trace_id IN (SELECT DISTINCT trace_id FROM _c)) t USING (trace_id, call_id)"""
-                    ).fetchone()[0]
-                finally:
-                    con.unregister("_c")
-                self.summary.tool_calls += n
-                self._touched.update(tbl.column("trace_id").to_pylist())
-            if chunk.feedback is not None and chunk.feedback.num_rows:
-                tbl = chunk.feedback
-                con.register("_f", tbl)
-                try:
-                    n = con.execute(
-                        """INSERT INTO feedback BY NAME
-                           SELECT f.* FROM (SELECT * FROM _f QUALIFY row_number() OVER (PARTITION BY feedback_id) = 1) f
-                           ANTI JOIN (SELECT feedback_id FROM feedback
-                                      WHERE trace_id IN (SELECT DISTINCT trace_id FROM _f)) x USING (feedback_id)"""
-                    ).fetchone()[0]
-                finally:
-                    con.unregister("_f")
-                self.summary.feedback += n
-                self._touched.update(tbl.column("trace_id").to_pylist())
+                if orphan.any():
+                    self._orphaned.update(tbl.filter(orphan_col).column("trace_id").to_pylist())
+        # Tool calls and feedback are written once per transaction (see _flush_calls_feedback).
+        if chunk.calls is not None and chunk.calls.num_rows:
+            self._pending_calls.append(chunk.calls)
+        if chunk.feedback is not None and chunk.feedback.num_rows:
+            self._pending_feedback.append(chunk.feedback)
+
+    def _flush_calls_feedback(self) -> None:
+        """Insert the transaction's tool calls and feedback, de-duplicated against the warehouse.
+
+        Once per transaction rather than per chunk: the anti-join scans the key columns of the whole
+        table (no indexes in DuckLake), and one data file per file beats one per chunk. A file's
+        calls and feedback are a small fraction of its spans."""
+        con = self.con
+        for pending, name, counter in ((self._pending_calls, "ingest/insert_tool_calls", "tool_calls"),
+                                       (self._pending_feedback, "ingest/insert_feedback", "feedback")):
+            if not pending:
+                continue
+            tbl = pa.concat_tables(pending) if len(pending) > 1 else pending[0]
+            pending.clear()
+            tbl = tbl.append_column("_pos", pa.array(np.arange(tbl.num_rows, dtype=np.int64)))
+            _c = _f = tbl  # noqa: F841 - the SQL's `_c` / `_f` (replacement scans, see _write_chunk)
+            n = con.execute(query(name)).fetchall()[0][0]
+            del _c, _f
+            setattr(self.summary, counter, getattr(self.summary, counter) + n)
+            self._touched.update(tbl.column("trace_id").to_pylist())
 
     def _rollup(self, label: str) -> None:
         if not self._touched:
@@ -667,24 +700,26 @@ class Load:
         # from this file's data files only; the others (late spans, calls or feedback only) from all.
         local = self._with_spans - self._outside
         rest = self._touched - local
-        con.register("_t", pa.table({"trace_id": pa.array(sorted(self._touched), pa.string())}))
-        con.execute("CREATE OR REPLACE TEMP TABLE _touched AS SELECT DISTINCT trace_id FROM _t")
-        con.unregister("_t")
-        # A late parent turns an earlier orphan into a normal child.
-        con.execute(
-            """UPDATE spans SET is_orphan = false
-               WHERE is_orphan AND trace_id IN (SELECT trace_id FROM _touched)
-                 AND (trace_id, parent_span_id) IN (SELECT trace_id, span_id FROM spans
-                                                    WHERE trace_id IN (SELECT trace_id FROM _touched))"""
-        )
+
+        def temp_ids(name: str, ids: set[str]) -> None:
+            _t = pa.table({"trace_id": pa.array(list(ids), pa.string())})  # noqa: F841
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT DISTINCT trace_id FROM _t")
+
+        # A late parent turns an earlier orphan into a normal child. Only traces given an orphan by
+        # this transaction, or stored before it and given new spans, can have such a pair.
+        unorphan = self._orphaned | (self._stored & self._with_spans)
+        if unorphan:
+            temp_ids("_unorphan", unorphan)
+            con.execute(query("ingest/unorphan_spans"))
+        temp_ids("_touched", self._touched)
         con.execute("DELETE FROM traces WHERE trace_id IN (SELECT trace_id FROM _touched)")
         params = {"load_id": self.summary.load_id, "schema_version": SCHEMA_VERSION}
         for ids, scope in ((local, (self.summary.load_id, label)), (rest, (None, None))):
             if not ids:
                 continue
-            con.register("_t", pa.table({"trace_id": pa.array(sorted(ids), pa.string())}))
-            con.execute("CREATE OR REPLACE TEMP TABLE _touched AS SELECT DISTINCT trace_id FROM _t")
-            con.unregister("_t")
+            temp_ids("_touched", ids)
+            if scope[0] is None:  # root candidates from earlier transactions
+                con.execute(query("ingest/root_candidates_stored"))
             con.execute(query("ingest/rollup_traces"), {**params, "scope_load_id": scope[0], "scope_file": scope[1]})
         self.summary.traces_touched += len(self._touched)
         con.execute("DROP TABLE IF EXISTS _touched")
@@ -743,6 +778,7 @@ class Load:
         label = (file.path if file else source_file) or self.summary.source
         st = self.stats
         with writer_lock(self.settings), transaction(self.con, what="ingest"):
+            self._begin_tx()
             count = 0
             for chunk in self._chunks(items, label):
                 count += chunk.records
@@ -753,6 +789,8 @@ class Load:
                         chunk.spans = None
                         os.unlink(chunk.spool)
             self.summary.records_seen += count
+            with st.timed("insert_calls_feedback"):
+                self._flush_calls_feedback()
             with st.timed("rollup"):
                 self._rollup(label)
             w0, c0 = time.perf_counter(), time.process_time()
@@ -763,8 +801,22 @@ class Load:
                      self.summary.load_id, utcnow(), SCHEMA_VERSION],
                 )
             self._save_progress(cursor)
+            self._end_tx()
         st.wall["commit"] = st.wall.get("commit", 0.0) + time.perf_counter() - w0
         st.cpu["commit"] = st.cpu.get("commit", 0.0) + time.process_time() - c0
+
+
+def _tune_for_ingest(con: duckdb.DuckDBPyConnection) -> None:
+    """Settings of a loader's connection.
+
+    - A load reads back mostly what it just wrote: caching data files in DuckDB's buffer pool only
+      grows the loader's memory (peak RSS) without saving reads.
+    - One DuckDB thread: the loader's statements are small (one chunk, one file's rollup); a second
+      thread saved little wall time but cost ~40% more CPU (insert 23 -> 12 us/span of CPU at 25k-span
+      chunks), CPU the parse workers need on the same cores.
+    """
+    con.execute("SET enable_external_file_cache = false")
+    con.execute("SET threads = 1")
 
 
 def _call_record(row: dict[str, Any]) -> dict[str, Any]:
@@ -922,9 +974,7 @@ def ingest_paths(
     """
     s = settings or get_settings()
     con = connect(s)
-    # A load reads back mostly what it just wrote: caching data files in DuckDB's buffer pool
-    # only grows the loader's memory (peak RSS) without saving reads.
-    con.execute("SET enable_external_file_cache = false")
+    _tune_for_ingest(con)
     try:
         if any("://" in p for p in paths):
             from tracemill.warehouse import extensions

@@ -1,24 +1,34 @@
 -- Rebuild the `traces` rollup for the traces in temp table `_touched(trace_id)`, from all their
 -- spans, tool calls and outcome feedback. Run after DELETE FROM traces for the same ids.
+-- grain: one row per trace in `_touched` that has spans.
+-- Root metadata comes from temp table `_txroots(trace_id, span_id, metadata)`, which the loader fills
+-- with the root candidates (no parent, or orphan) of these traces: reading the wide `attributes`
+-- column back from Parquet costs more than the rest of the rollup.
 -- Parameters: $load_id and $schema_version of the rows written; $scope_load_id and $scope_file:
 -- NULL, or - when the loader knows every span of these traces came from that (load, file) - the
 -- scope to read spans from. A scope is pushed down to DuckLake, which then reads only that file's
 -- data files instead of the wide columns of the whole spans table.
 INSERT INTO traces BY NAME
 WITH s AS (
-    SELECT * FROM spans
+    SELECT trace_id, span_id, parent_span_id, is_orphan, name, kind, start_time, end_time, status_code,
+        status_message, model, input_tokens, output_tokens, total_tokens, cost_usd, input_text, output_text,
+        user_id, session_id, tags, environment, app_version, source, load_id
+    FROM spans
     WHERE trace_id IN (SELECT trace_id FROM _touched)
       AND load_id = coalesce($scope_load_id, load_id)
       AND source_file IS NOT DISTINCT FROM coalesce($scope_file, source_file)
 ),
-root AS (
-    SELECT trace_id, span_id AS root_span_id, name, input_text, output_text,
-        json_extract(attributes, '$.metadata') AS metadata
+root1 AS (
+    SELECT trace_id, span_id AS root_span_id, name, input_text, output_text
     FROM s
     WHERE parent_span_id IS NULL OR is_orphan
     QUALIFY row_number() OVER (
         PARTITION BY trace_id ORDER BY (parent_span_id IS NULL) DESC, start_time NULLS LAST, span_id
     ) = 1
+),
+root AS (
+    SELECT root1.*, r.metadata
+    FROM root1 LEFT JOIN _txroots r ON r.trace_id = root1.trace_id AND r.span_id = root1.root_span_id
 ),
 llm_io AS (
     SELECT trace_id,
@@ -58,7 +68,10 @@ agg AS (
 ),
 tc AS (
     SELECT trace_id, count(*) AS tool_call_count,
-        list(tool_name ORDER BY start_time NULLS LAST, seq NULLS LAST, call_id) AS tool_sequence
+        -- = list(tool_name ORDER BY start_time NULLS LAST, seq NULLS LAST, call_id) (call_id is unique in a
+        -- trace), without the ordered aggregate, which costs more than all the rest of the rollup.
+        list_transform(list_sort(list(struct_pack(a := start_time IS NULL, b := start_time, c := seq IS NULL,
+                                                  d := seq, e := call_id, n := tool_name))), x -> x.n) AS tool_sequence
     FROM tool_calls WHERE trace_id IN (SELECT trace_id FROM _touched)
     GROUP BY trace_id
 ),
