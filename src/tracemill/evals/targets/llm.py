@@ -18,6 +18,7 @@ import orjson
 from tracemill.datasets.example import Example
 from tracemill.errors import ConfigError, TransientError
 from tracemill.evals.spec import LLMTarget
+from tracemill.evals.targets import litellm_fast
 from tracemill.evals.targets.base import TargetOutput, TraceLookup
 from tracemill.evals.targets.litellm_fast import acompletion, classify_error, cost_of
 
@@ -166,4 +167,4 @@ class LLMChatTarget:
                             output_tokens=tokens_out, cost_usd=cost)
 
     async def aclose(self) -> None:
-        return None
+        await litellm_fast.aclose()  # the HTTP session of this event loop
