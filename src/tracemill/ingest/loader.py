@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import os
+import pickle
 import socket
 import tempfile
 import time
@@ -322,7 +323,7 @@ def build_chunks(
 # on the worker's stdin per message read (bounded spool disk and memory). A worker whose loader died
 # sees EOF on stdin (or a broken pipe) and exits.
 
-_SPOOL_AHEAD = 6
+_SPOOL_AHEAD = 16
 _PARALLEL_MIN_BYTES = 64 * 1024 * 1024
 _WORKER_CMD = "from tracemill.ingest.loader import _worker_entry; _worker_entry()"
 
@@ -339,7 +340,6 @@ class _WorkerConfig:
 
 def _portable_error(exc: BaseException) -> Any:
     """The exception in a form that survives pickling (TracemillError keeps problem/value/fix)."""
-    import pickle
     import traceback
 
     if isinstance(exc, TracemillError):
@@ -370,7 +370,6 @@ class _RemoteError:
 
 def _worker_entry() -> None:
     """A parse worker's main: read (files, config) from stdin, stream messages to stdout."""
-    import pickle
     import sys
 
     # A short-lived worker that builds acyclic dicts and lists: the cyclic collector only costs time here
@@ -412,15 +411,19 @@ def _parse_files(files: list[tuple[str, str]], cfg: _WorkerConfig, put: Callable
             fmt = get(fmt_name)
             for chunk in build_chunks(fmt.parse(src, cfg.options), load_id=cfg.load_id, chash=cfg.chash,
                                       source_file=path, costs=costs, batch_spans=cfg.batch_spans, cpu=cpu):
+                t0 = time.process_time()
+                seq += 1
+                base = os.path.join(cfg.spool_dir, f"{os.getpid()}-{seq}")
                 if chunk.spans is not None:
-                    t0 = time.process_time()
-                    seq += 1
-                    spool = os.path.join(cfg.spool_dir, f"{os.getpid()}-{seq}.arrow")
-                    with pa.OSFile(spool, "wb") as sink, pa.ipc.new_file(sink, chunk.spans.schema) as w:
+                    with pa.OSFile(base + ".arrow", "wb") as sink, pa.ipc.new_file(sink, chunk.spans.schema) as w:
                         w.write_table(chunk.spans)
-                    chunk.spans, chunk.spool = None, spool
-                    cpu["spool"] = cpu.get("spool", 0.0) + time.process_time() - t0
-                put(("chunk", path, chunk))
+                    chunk.spans, chunk.spool = None, base + ".arrow"
+                # The rest of the chunk goes to the spool too: a message of megabytes would fill the pipe
+                # and stop this worker until the loader reads its stream, whatever the credits allow.
+                with open(base + ".pickle", "wb") as fh:
+                    pickle.dump(chunk, fh, protocol=pickle.HIGHEST_PROTOCOL)
+                cpu["spool"] = cpu.get("spool", 0.0) + time.process_time() - t0
+                put(("chunk", path, base + ".pickle"))
         except Exception as exc:  # handed to the loader, which raises it inside the file's transaction
             put(("error", path, _portable_error(exc)))
             return
@@ -428,11 +431,19 @@ def _parse_files(files: list[tuple[str, str]], cfg: _WorkerConfig, put: Callable
         put(("done", path, (sorted(costs.unknown), cpu)))
 
 
+def _unspool(path: str) -> Chunk:
+    """A chunk a worker spooled (``_parse_files``); the pickle file is removed once read."""
+
+    with open(path, "rb") as fh:
+        chunk = pickle.load(fh)
+    os.unlink(path)
+    return chunk
+
+
 class _ParsePool:
     """Worker processes parsing the files of one load; ``stream(path)`` yields that file's chunks."""
 
     def __init__(self, files: list[tuple[str, str]], n: int, cfg: _WorkerConfig, stats: _Stats) -> None:
-        import pickle
         import subprocess
         import sys
 
@@ -448,7 +459,6 @@ class _ParsePool:
         self._open: dict[str, Iterator[Chunk]] = {}
 
     def _get(self, w: int) -> tuple:
-        import pickle
 
         proc = self.procs[w]
         try:
@@ -476,7 +486,7 @@ class _ParsePool:
             if got != path:
                 raise RuntimeError(f"parse worker {w} sent {got!r} while {path!r} was expected")
             if kind == "chunk":
-                yield payload
+                yield _unspool(payload)
             elif kind == "done":
                 unknown, cpu = payload
                 self.unknown_models.update(unknown)
