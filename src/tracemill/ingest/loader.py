@@ -696,9 +696,9 @@ class Load:
             tbl = pa.concat_tables(pending) if len(pending) > 1 else pending[0]
             pending.clear()
             tbl = tbl.append_column("_pos", pa.array(np.arange(tbl.num_rows, dtype=np.int64)))
-            _c = _f = tbl  # noqa: F841 - the SQL's `_c` / `_f` (replacement scans, see _write_chunk)
+            _pending = tbl  # noqa: F841 - the SQL's `_pending` (a replacement scan, see _write_chunk)
             n = con.execute(query(name)).fetchall()[0][0]
-            del _c, _f
+            del _pending
             setattr(self.summary, counter, getattr(self.summary, counter) + n)
             self._touched.update(tbl.column("trace_id").to_pylist())
 
