@@ -168,3 +168,29 @@ def test_dictionary_typed_columns_are_decoded():
     out = validate_spans(tbl)
     assert not out.success and out.failed[0].startswith("expect_column_values_to_be_in_set(kind)")
     assert "bogus" in out.failed[0]
+
+
+def test_fast_pass_settings_decide_as_plain_gx_and_are_undone():
+    """The fast pass caches each expectation's configuration and skips the batch fingerprint; neither
+    may change a verdict, and plain GX is back once the pass ends (also after an error in it)."""
+    from great_expectations.execution_engine import pandas_execution_engine as engine
+    from great_expectations.expectations.expectation import Expectation
+
+    before = (Expectation.__dict__["configuration"], engine.HASH_THRESHOLD)
+    good = _table(_rows())
+    rows = _rows()
+    rows["span_id"][4] = rows["span_id"][3]
+    rows["kind"][1] = "bogus"
+    rows["end_ns"][2] = rows["start_ns"][2] - 1
+    bad = _table(rows)
+    for tbl in (good, bad):
+        frame = validation._fast_frame(tbl.select(list(validation._COLUMNS)))
+        plain = _verdicts(frame)
+        with validation._fast_pass():
+            assert engine.HASH_THRESHOLD == 0
+            assert _verdicts(frame) == plain
+            assert _verdicts(frame) == plain   # second run: configurations come from the cache
+    assert [ok for _, ok in _verdicts(validation._fast_frame(bad.select(list(validation._COLUMNS))))].count(False) == 3
+    with pytest.raises(RuntimeError), validation._fast_pass():
+        raise RuntimeError("boom")
+    assert (Expectation.__dict__["configuration"], engine.HASH_THRESHOLD) == before
