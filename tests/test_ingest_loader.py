@@ -3,6 +3,7 @@ resume after a kill, and a reader in another process while a load writes."""
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import os
 import subprocess
@@ -78,6 +79,26 @@ def test_idempotent_reingest(settings, landing):
     assert _counts(con) == before
     statuses = con.execute("SELECT status, count(*) FROM ingest_loads GROUP BY ALL").fetchall()
     assert dict(statuses) == {"committed": 3}
+
+
+def test_files_hashed_at_their_turn_still_skip_loaded_content(settings, landing, tmp_path):
+    """A file whose size matches no loaded file is parsed before it is hashed; a compressed copy of a
+    loaded file (another size, the same content) must still be skipped by its hash, not loaded again."""
+    folder, truth = landing
+    first = ingest_paths([str(truth.files[0])], settings=settings)
+    assert first.spans_ingested > 0
+    gz = tmp_path / "copy.jsonl.gz"
+    gz.write_bytes(gzip.compress(truth.files[0].read_bytes()))
+    con = connect(settings)
+    before = _counts(con)
+    res = ingest_paths([str(gz), str(truth.files[1])], settings=settings, workers=2)
+    assert (res.files_seen, res.files_skipped, res.duplicates) == (2, 1, 0)
+    assert res.spans_ingested > 0
+    assert _counts(con)[0] == before[0] + res.spans_ingested
+    paths = {p for (p,) in con.execute("SELECT path FROM ingest_files").fetchall()}
+    assert str(gz) not in paths and str(truth.files[1]) in paths
+    shas = con.execute("SELECT content_sha256 FROM ingest_files WHERE path = ?", [str(truth.files[1])]).fetchall()
+    assert shas == [(hashlib.sha256(truth.files[1].read_bytes()).hexdigest(),)]
 
 
 def test_late_spans_update_rollup_and_orphans(settings, tmp_path):

@@ -13,9 +13,10 @@ import pickle
 import socket
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import duckdb
@@ -1014,14 +1015,19 @@ def ingest_paths(
             format = "messages"  # a field mapping only means something for chat trajectories
         formats = [(src, get(format) if format != "auto" else detect(src)) for src in srcs]
         options = FormatOptions(mapping=mapping or {}, max_record_bytes=s.max_record_bytes)
-        loaded = {r[0] for r in con.execute("SELECT content_sha256 FROM ingest_files").fetchall()}
+        stored = con.execute("SELECT content_sha256, size_bytes FROM ingest_files").fetchall()
+        loaded = {sha for sha, _ in stored}
         fmt_names = sorted({f.name for _, f in formats})
         with open_load(s, source=",".join(paths), format=",".join(fmt_names), con=con,
                        config={"paths": paths, "format": format, "mapping": mapping or {}}) as load:
             # What to load: files already loaded (or seen earlier in this run) are skipped by content.
             plan: list[tuple[Source, Any, FileRecord | None]] = []
+            deferred = _deferred_hashes([src for src, _ in formats], {size for _, size in stored})
             with load.stats.timed("hash_files"):
                 for src, fmt in formats:
+                    if src.path in deferred:
+                        plan.append((src, fmt, FileRecord(src.path, "", src.size, fmt.name)))
+                        continue
                     sha = sources_mod.sha256_of(src)
                     plan.append((src, fmt, None if sha in loaded else FileRecord(src.path, sha, src.size, fmt.name)))
                     loaded.add(sha)
@@ -1039,6 +1045,17 @@ def ingest_paths(
                         prepare_validation()  # import GX while the workers parse their first chunks
                 for i, (src, fmt, record) in enumerate(plan):
                     load.summary.files_seen += 1
+                    if record is not None and not record.content_sha256:
+                        with load.stats.timed("hash_files"):
+                            sha = sources_mod.sha256_of(src)
+                        if sha in loaded:  # the same content after all (e.g. a compressed copy): skip it
+                            record = None
+                            if pool is not None:
+                                pool.stream(src.path)
+                                pool.finish(src.path)
+                        else:
+                            record = replace(record, content_sha256=sha)
+                        loaded.add(sha)
                     if record is None:
                         load.summary.files_skipped += 1
                     else:
@@ -1069,6 +1086,19 @@ def ingest_paths(
             f"'{summary.load_id}'\", fix the source and ingest it again",
         )
     return summary
+
+
+def _deferred_hashes(sources: list[Source], stored_sizes: set[int | None]) -> set[str]:
+    """Local files that may be hashed when their turn comes instead of before the load starts, so that
+    the parse workers need not wait for every file to be hashed (~1.3 s a GB).
+
+    A file whose size no stored file and no other file of this load has cannot repeat their content;
+    a compressed file can (its content hash is of what it decompresses to), so the loader still
+    checks each deferred file's hash before it writes it, and skips it if it was loaded after all.
+    """
+    sizes = Counter(src.size for src in sources)
+    return {src.path for src in sources
+            if "://" not in src.path and src.size is not None and sizes[src.size] == 1 and src.size not in stored_sizes}
 
 
 def _worker_count(requested: int | None, sources: list[Source]) -> int:
