@@ -84,7 +84,7 @@ def test_idempotent_reingest(settings, landing):
 def test_files_hashed_at_their_turn_still_skip_loaded_content(settings, landing, tmp_path):
     """A file whose size matches no loaded file is parsed before it is hashed; a compressed copy of a
     loaded file (another size, the same content) must still be skipped by its hash, not loaded again."""
-    folder, truth = landing
+    _, truth = landing
     first = ingest_paths([str(truth.files[0])], settings=settings)
     assert first.spans_ingested > 0
     gz = tmp_path / "copy.jsonl.gz"
