@@ -118,8 +118,8 @@ def _fast_pass() -> Iterator[None]:
       regex) on every read, about 100 reads per expectation and validation, which is half of a
       validation's fixed cost (~0.13 s a batch). The suite does not change during a validation, and
       GX only reads the object. The cache holds each expectation, so an id is never reused.
-      Both are process-wide while the pass runs (GX has no per-call switch); other GX use in those
-      moments gets the same values, only sooner.
+      Both are process-wide while the pass runs (GX has no per-call switch): other GX use in this
+      process in those moments also gets no fingerprint, and configurations equal to rebuilt ones.
     """
     from great_expectations.execution_engine import pandas_execution_engine as engine
     from great_expectations.expectations.expectation import Expectation
