@@ -515,6 +515,11 @@ class _ParsePool:
             else:
                 raise payload.rebuild() if isinstance(payload, _RemoteError) else payload
 
+    def discard(self, path: str) -> None:
+        """Throw away ``path``'s chunks unread (a file skipped after its worker parsed it)."""
+        self.stream(path)
+        self.finish(path)
+
     def finish(self, path: str) -> None:
         """Consume what is left of ``path``'s chunks (after a failed attempt) so the next file lines up."""
         gen = self._open.pop(path, None)
@@ -1025,7 +1030,7 @@ def ingest_paths(
             deferred = _deferred_hashes([src for src, _ in formats], {size for _, size in stored})
             with load.stats.timed("hash_files"):
                 for src, fmt in formats:
-                    if src.path in deferred:
+                    if src.path in deferred:  # its hash is filled in at its turn
                         plan.append((src, fmt, FileRecord(src.path, "", src.size, fmt.name)))
                         continue
                     sha = sources_mod.sha256_of(src)
@@ -1045,14 +1050,13 @@ def ingest_paths(
                         prepare_validation()  # import GX while the workers parse their first chunks
                 for i, (src, fmt, record) in enumerate(plan):
                     load.summary.files_seen += 1
-                    if record is not None and not record.content_sha256:
+                    if record is not None and src.path in deferred:
                         with load.stats.timed("hash_files"):
                             sha = sources_mod.sha256_of(src)
                         if sha in loaded:  # the same content after all (e.g. a compressed copy): skip it
                             record = None
                             if pool is not None:
-                                pool.stream(src.path)
-                                pool.finish(src.path)
+                                pool.discard(src.path)
                         else:
                             record = replace(record, content_sha256=sha)
                         loaded.add(sha)
