@@ -126,7 +126,8 @@ def _spans_table(spans: list[Span], load_id: str, chash: str, source_file: str |
         "end_ns": end_ns,
         "start_time": start_ns.cast(_TS),
         "end_time": end_ns.cast(_TS),
-        "duration_ms": [(e - b) / 1e6 if b is not None and e is not None else None for b, e in zip(start, end)],
+        "duration_ms": pa.array([(e - b) / 1e6 if b is not None and e is not None else None
+                                 for b, e in zip(start, end)], pa.float64()),
         "status_code": [s.status_code for s in spans],
         "status_message": [s.status_message for s in spans],
         "model": [s.model for s in spans],
@@ -158,7 +159,9 @@ def _spans_table(spans: list[Span], load_id: str, chash: str, source_file: str |
     cols["load_id"] = pa.array([load_id] * n, pa.string())
     cols["config_hash"] = pa.array([chash] * n, pa.string())
     cols["schema_version"] = pa.array([SCHEMA_VERSION] * n, pa.int32())
-    return pa.table({k: (v if isinstance(v, pa.Array) else pa.array(v)) for k, v in cols.items()})
+    # Every column has a fixed type (the plain lists are all text), so the tables a chunk is built
+    # from concatenate without promotion even when a column is empty in one of them.
+    return pa.table({k: (v if isinstance(v, pa.Array) else pa.array(v, pa.string())) for k, v in cols.items()})
 
 
 def _tool_calls_table(calls: list[ToolCall], load_id: str) -> pa.Table:
@@ -252,6 +255,7 @@ class Chunk:
 
 
 _FREEZE_EVERY = 16
+_TABLE_EVERY = 4096
 
 
 def build_chunks(
@@ -269,7 +273,11 @@ def build_chunks(
     ``cpu`` (if given) gets the CPU seconds spent building tables under "build"; the rest of the
     time a caller measures around this generator is the parser's.
     """
-    spans: list[Span] = []
+    spans: list[Span] = []    # this chunk's spans not yet in one of its tables
+    parts: list[pa.Table] = []
+    keys: set[tuple[str, str]] = set()
+    duplicate_raw: list[str | None] = []
+    n_spans = 0               # this chunk's spans, repeats included
     calls: list[ToolCall] = []
     fbs: list[Feedback] = []
     rejected: list[QRow] = []
@@ -287,18 +295,32 @@ def build_chunks(
         if cpu is not None:
             cpu["build"] = cpu.get("build", 0.0) + time.process_time() - t0
 
-    def make() -> Chunk:
+    def tabulate() -> None:
+        # A chunk's span table is built a few thousand spans at a time, so the Span objects of a whole
+        # chunk (~5 KB each) are never alive next to its table: ~110 MB less peak memory per worker.
+        nonlocal spans, frozen
         freeze()
         t0 = time.process_time()
-        chunk = Chunk(records=count, quarantine=rejected)
-        if spans:
-            uniq: dict[tuple[str, str], Span] = {}
-            for sp in spans:
-                uniq.setdefault((sp.trace_id, sp.span_id), sp)
-            if len(uniq) < len(spans):
-                kept = {id(sp) for sp in uniq.values()}
-                chunk.duplicate_raw = [sp.raw for sp in spans if id(sp) not in kept]
-            chunk.spans = _spans_table(list(uniq.values()), load_id, chash, source_file, costs)
+        fresh = []
+        for sp in spans:   # in-chunk repeats: the first copy wins, the others are counted as duplicates
+            key = (sp.trace_id, sp.span_id)
+            if key in keys:
+                duplicate_raw.append(sp.raw)
+            else:
+                keys.add(key)
+                fresh.append(sp)
+        if fresh:
+            parts.append(_spans_table(fresh, load_id, chash, source_file, costs))
+        spans, frozen = [], 0
+        if cpu is not None:
+            cpu["build"] = cpu.get("build", 0.0) + time.process_time() - t0
+
+    def make() -> Chunk:
+        tabulate()
+        t0 = time.process_time()
+        chunk = Chunk(records=count, quarantine=rejected, duplicate_raw=duplicate_raw)
+        if parts:
+            chunk.spans = parts[0] if len(parts) == 1 else pa.concat_tables(parts)
         if calls:
             chunk.calls = _tool_calls_table(calls, load_id)
         if fbs:
@@ -311,9 +333,13 @@ def build_chunks(
         count += 1
         if isinstance(item, Span):
             spans.append(item)
-            if len(spans) >= batch_spans:
+            n_spans += 1
+            if n_spans >= batch_spans:
                 yield make()
-                spans, calls, fbs, rejected, count, frozen = [], [], [], [], 0, 0
+                parts, keys, duplicate_raw, n_spans = [], set(), [], 0
+                calls, fbs, rejected, count = [], [], [], 0
+            elif len(spans) >= _TABLE_EVERY:
+                tabulate()
             elif len(spans) - frozen >= _FREEZE_EVERY:
                 freeze()
         elif isinstance(item, ToolCall):
@@ -468,8 +494,12 @@ class _ParsePool:
 
         self.stats = stats
         self.procs: list[subprocess.Popen] = []
+        # Arrow's default pool (mimalloc) keeps what a chunk's table freed; the C allocator gives it back,
+        # ~60 MB less per worker at the same speed. A user's own choice of pool still wins.
+        env = {"ARROW_DEFAULT_MEMORY_POOL": "system", **os.environ}
         for w in range(n):
-            proc = subprocess.Popen([sys.executable, "-c", _WORKER_CMD], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+            proc = subprocess.Popen([sys.executable, "-c", _WORKER_CMD], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                    env=env)
             self.procs.append(proc)
             pickle.dump((files[w::n], cfg), proc.stdin)
             proc.stdin.flush()
