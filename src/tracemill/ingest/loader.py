@@ -284,6 +284,10 @@ def build_chunks(
     count = 0
     frozen = 0   # spans[:frozen] hold JSON text; the rest still their parsed dicts
 
+    def charge(t0: float) -> None:
+        if cpu is not None:
+            cpu["build"] = cpu.get("build", 0.0) + time.process_time() - t0
+
     def freeze() -> None:
         # Spans are frozen a few at a time: timing each one costs a tenth of freezing it, and a few
         # hundred at a time is slower again (their dicts have left the CPU cache by then).
@@ -292,8 +296,7 @@ def build_chunks(
         for sp in spans[frozen:]:
             _freeze(sp)
         frozen = len(spans)
-        if cpu is not None:
-            cpu["build"] = cpu.get("build", 0.0) + time.process_time() - t0
+        charge(t0)
 
     def tabulate() -> None:
         # A chunk's span table is built a few thousand spans at a time, so the Span objects of a whole
@@ -312,8 +315,7 @@ def build_chunks(
         if fresh:
             parts.append(_spans_table(fresh, load_id, chash, source_file, costs))
         spans, frozen = [], 0
-        if cpu is not None:
-            cpu["build"] = cpu.get("build", 0.0) + time.process_time() - t0
+        charge(t0)
 
     def make() -> Chunk:
         tabulate()
@@ -325,8 +327,7 @@ def build_chunks(
             chunk.calls = _tool_calls_table(calls, load_id)
         if fbs:
             chunk.feedback = _feedback_table(fbs, load_id)
-        if cpu is not None:
-            cpu["build"] = cpu.get("build", 0.0) + time.process_time() - t0
+        charge(t0)
         return chunk
 
     for item in items:
@@ -508,7 +509,6 @@ class _ParsePool:
         self._open: dict[str, Iterator[Chunk]] = {}
 
     def _get(self, w: int) -> tuple:
-
         proc = self.procs[w]
         try:
             msg = pickle.load(proc.stdout)
