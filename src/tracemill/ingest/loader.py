@@ -479,7 +479,6 @@ def _parse_files(files: list[tuple[str, str]], cfg: _WorkerConfig, put: Callable
 
 def _unspool(path: str) -> Chunk:
     """A chunk a worker spooled (``_parse_files``); the pickle file is removed once read."""
-
     with open(path, "rb") as fh:
         chunk = pickle.load(fh)
     os.unlink(path)
