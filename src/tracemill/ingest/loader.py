@@ -657,16 +657,16 @@ class Load:
         Traces with a stored span from outside this (load, file) are remembered: their rollup must
         read all their spans, not only this file's."""
         con = self.con
-        _b = tbl  # noqa: F841 - the SQL's `_b` (a replacement scan; see _write_chunk)
+        _b = tbl  # the SQL's `_b`: a replacement scan, see _write_chunk
         found = [t for (t,) in con.execute(query("ingest/chunk_stored_traces")).fetchall() if t not in self._stored]
         if not found:
             return
         self._stored.update(found)
-        _tids = pa.table({"trace_id": pa.array(found, pa.string())})  # noqa: F841
+        _tids = pa.table({"trace_id": pa.array(found, pa.string())})
         rows = con.execute(query("ingest/existing_span_keys"),
                            {"load_id": self.summary.load_id, "source_file": label}).to_arrow_table()
         self._outside.update(rows.filter(rows.column("outside")).column("trace_id").to_pylist())
-        _st = rows  # noqa: F841
+        _st = rows
         con.execute("INSERT INTO _txkeys SELECT trace_id, span_id FROM _st")
 
     def _write_chunk(self, chunk: Chunk, label: str) -> None:
@@ -683,7 +683,7 @@ class Load:
             with st.timed("dedup_orphans"):
                 n = tbl.num_rows
                 self._existing_keys(tbl, label)
-                _k = pa.table({  # noqa: F841
+                _k = pa.table({
                     "i": pa.array(np.arange(n, dtype=np.int64)), "trace_id": tbl.column("trace_id"),
                     "span_id": tbl.column("span_id"), "parent_span_id": tbl.column("parent_span_id"),
                 })
@@ -717,7 +717,7 @@ class Load:
                         self._quarantine(_failed_batch_rows(chunk, outcome), label)
                     return
                 with st.timed("insert_spans"):
-                    _b = tbl  # noqa: F841
+                    _b = tbl
                     con.execute("INSERT INTO spans BY NAME SELECT * EXCLUDE (start_ns, end_ns) FROM _b")
                     # What later chunks of this transaction check against, and the rollup's root metadata.
                     con.execute("INSERT INTO _txkeys SELECT trace_id, span_id FROM _b")
@@ -749,7 +749,7 @@ class Load:
             tbl = pa.concat_tables(pending) if len(pending) > 1 else pending[0]
             pending.clear()
             tbl = tbl.append_column("_pos", pa.array(np.arange(tbl.num_rows, dtype=np.int64)))
-            _pending = tbl  # noqa: F841 - the SQL's `_pending` (a replacement scan, see _write_chunk)
+            _pending = tbl  # the SQL's `_pending`: a replacement scan, see _write_chunk
             n = con.execute(query(name)).fetchall()[0][0]
             del _pending
             setattr(self.summary, counter, getattr(self.summary, counter) + n)
@@ -765,7 +765,7 @@ class Load:
         rest = self._touched - local
 
         def temp_ids(name: str, ids: set[str]) -> None:
-            _t = pa.table({"trace_id": pa.array(list(ids), pa.string())})  # noqa: F841
+            _t = pa.table({"trace_id": pa.array(list(ids), pa.string())})
             con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT DISTINCT trace_id FROM _t")
 
         # A late parent turns an earlier orphan into a normal child. Only traces given an orphan by
@@ -817,10 +817,8 @@ class Load:
         gen = build_chunks(rest(), load_id=self.summary.load_id, chash=self.config_hash, source_file=label,
                            costs=self.costs, batch_spans=self.settings.ingest_batch_spans, cpu=cpu)
         while True:
-            c0, w0 = time.process_time(), time.perf_counter()
-            chunk = next(gen, None)
-            self.stats.cpu["parse_build_inprocess"] = self.stats.cpu.get("parse_build_inprocess", 0.0) + time.process_time() - c0
-            self.stats.wall["parse_build_inprocess"] = self.stats.wall.get("parse_build_inprocess", 0.0) + time.perf_counter() - w0
+            with self.stats.timed("parse_build_inprocess"):
+                chunk = next(gen, None)
             if chunk is None:
                 break
             yield chunk
@@ -1199,4 +1197,4 @@ def ingest_items(
     return load.summary
 
 
-__all__ = ["FileRecord", "Load", "LoadSummary", "ingest_items", "ingest_paths", "last_cursor", "open_load", "Source"]
+__all__ = ["FileRecord", "Load", "LoadSummary", "Source", "ingest_items", "ingest_paths", "last_cursor", "open_load"]
