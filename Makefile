@@ -22,7 +22,7 @@ $(UV): tools/requirements.txt
 	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check --require-hashes -r tools/requirements.txt
 	touch $(UV)
 
-$(STAMP): $(UV) uv.lock pyproject.toml
+$(STAMP): $(UV) uv.lock pyproject.toml hatch_build.py src/tracemill/ingest/_otlp_native.c
 	$(UV) sync --locked --all-groups --compile-bytecode --python $(PYTHON)
 	touch $(STAMP)
 

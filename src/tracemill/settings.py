@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     # Largest raw record accepted at ingest; larger ones are quarantined.
     max_record_bytes: int = 8 * 1024 * 1024
     ingest_batch_spans: int = 25_000
+    # The C fast path for OTLP spans (ingest/native.py), when it was compiled; false = Python only.
+    native: bool = True
     # DuckDB's buffer pool per connection; it spills to disk beyond this.
     duckdb_memory_limit: str = "1GB"
     # Incoming webhook (Slack-compatible JSON {"text": ...}) told when a nightly stage fails.

@@ -29,7 +29,15 @@ from tracemill.errors import ConflictError, DataError, TracemillError
 from tracemill.ingest import sources as sources_mod
 from tracemill.ingest.cost import CostModel, load_prices
 from tracemill.ingest.formats import FormatOptions, Source, detect, get
-from tracemill.ingest.records import Feedback, Item, Rejected, Span, ToolCall
+from tracemill.ingest.records import (
+    Feedback,
+    FrozenSpan,
+    Item,
+    Rejected,
+    Span,
+    ToolCall,
+)
+from tracemill.ingest.records import json_text as _json
 from tracemill.ingest.validation import prepare as prepare_validation
 from tracemill.ingest.validation import validate_spans
 from tracemill.lineage import SCHEMA_VERSION, config_hash, new_id, utcnow
@@ -70,24 +78,6 @@ class FileRecord:
     content_sha256: str
     size_bytes: int | None
     format: str
-
-
-def _json(value: Any) -> str | None:
-    t = type(value)
-    if t is dict or t is list:   # the common case first
-        return orjson.dumps(value, default=str).decode()
-    if value is None:
-        return None
-    if isinstance(value, (bytes, bytearray)):
-        value = value.decode("utf-8", "backslashreplace")
-    if isinstance(value, str):
-        # Keep a JSON string as given when it parses; otherwise store it as a JSON string value.
-        try:
-            orjson.loads(value)
-            return value
-        except orjson.JSONDecodeError:
-            return orjson.dumps(value).decode()
-    return orjson.dumps(value, default=str).decode()
 
 
 _TS = pa.timestamp("ns", tz="UTC")
@@ -294,7 +284,8 @@ def build_chunks(
         nonlocal frozen
         t0 = time.process_time()
         for sp in spans[frozen:]:
-            _freeze(sp)
+            if type(sp) is not FrozenSpan:   # the native mapper's spans come frozen
+                _freeze(sp)
         frozen = len(spans)
         charge(t0)
 
@@ -421,6 +412,12 @@ def _worker_entry() -> None:
     # A short-lived worker that builds acyclic dicts and lists: the cyclic collector only costs time here
     # (about a third of the parse); reference counting still frees everything.
     gc.disable()
+    # The loader writes the files one after another and is the slower side; the workers run ahead of it
+    # (bounded by their credits), so they take the CPU the loader leaves rather than compete with it.
+    try:
+        os.nice(10)
+    except OSError:
+        pass
     stdin = sys.stdin.buffer
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # stray prints go to stderr, never into the message stream
@@ -1046,7 +1043,7 @@ def ingest_paths(
         if format == "auto" and mapping and "preset" not in mapping:
             format = "messages"  # a field mapping only means something for chat trajectories
         formats = [(src, get(format) if format != "auto" else detect(src)) for src in srcs]
-        options = FormatOptions(mapping=mapping or {}, max_record_bytes=s.max_record_bytes)
+        options = FormatOptions(mapping=mapping or {}, max_record_bytes=s.max_record_bytes, native=s.native)
         stored = con.execute("SELECT content_sha256, size_bytes FROM ingest_files").fetchall()
         loaded = {sha for sha, _ in stored}
         fmt_names = sorted({f.name for _, f in formats})

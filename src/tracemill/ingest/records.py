@@ -10,6 +10,8 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 SPAN_KINDS = frozenset(
     {"llm", "tool", "agent", "chain", "retriever", "embedding", "reranker", "guardrail", "evaluator", "unknown"}
 )
@@ -53,6 +55,32 @@ class Span:
     service_name: str | None = None
     attributes: dict[str, Any] = field(default_factory=dict)
     raw: Any = None
+
+
+class FrozenSpan(Span):
+    """A ``Span`` whose JSON fields (raw, attributes, messages, tool arguments) already hold JSON text,
+    as ``json_text`` writes it: what the native OTLP mapper returns. The loader does not freeze it again."""
+
+    __slots__ = ()
+
+
+def json_text(value: Any) -> str | None:
+    """A value as the JSON text the warehouse stores (None stays None; a string that is JSON is kept)."""
+    t = type(value)
+    if t is dict or t is list:   # the common case first
+        return orjson.dumps(value, default=str).decode()
+    if value is None:
+        return None
+    if isinstance(value, (bytes, bytearray)):
+        value = value.decode("utf-8", "backslashreplace")
+    if isinstance(value, str):
+        # Keep a JSON string as given when it parses; otherwise store it as a JSON string value.
+        try:
+            orjson.loads(value)
+            return value
+        except orjson.JSONDecodeError:
+            return orjson.dumps(value).decode()
+    return orjson.dumps(value, default=str).decode()
 
 
 @dataclass(slots=True)

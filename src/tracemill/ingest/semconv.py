@@ -956,9 +956,10 @@ def map_span(span: Span, attrs: dict[str, Any], events: Sequence[Event] | None =
     return fbs
 
 
-def requested_tool_calls(span: Span) -> Iterable[tuple[int, int, dict[str, Any]]]:
-    """(message index, call index, call) for each tool call the span's output messages request."""
-    for i, m in enumerate(span.output_messages or ()):
+def requested_tool_calls(span: Span, output_messages: list[dict[str, Any]] | None = None) -> Iterable[tuple[int, int, dict[str, Any]]]:
+    """(message index, call index, call) for each tool call the span's output messages request
+    (``output_messages``, when given, stands for a frozen span's parsed ones)."""
+    for i, m in enumerate((span.output_messages if output_messages is None else output_messages) or ()):
         for j, c in enumerate(m.get("tool_calls") or ()):
             yield i, j, c
 
@@ -989,17 +990,18 @@ class ToolCallTracker:
             e = self._traces[trace_id] = [0, [], []]
         return e
 
-    def observe(self, span: Span) -> ToolCall | None:
+    def observe(self, span: Span, output_messages: list[dict[str, Any]] | None = None) -> ToolCall | None:
         """Register a mapped span BEFORE yielding it (the loader serialises a span's fields as it
-        receives it); returns the ToolCall of a tool span, to yield right after the span."""
+        receives it); returns the ToolCall of a tool span, to yield right after the span. A frozen
+        span (native mapper) passes its parsed ``output_messages``."""
         if span.kind == "tool":
             e = self._entry(span.trace_id)
             seq = e[0]
             e[0] += 1
             e[1].append((span.tool_call_id, span.tool_name or span.name))
             return tool_call_from_span(span, seq)
-        if span.output_messages:
-            reqs = list(requested_tool_calls(span))
+        if output_messages or span.output_messages:
+            reqs = list(requested_tool_calls(span, output_messages))
             if reqs:
                 e = self._entry(span.trace_id)
                 ref = (span.span_id, span.source, span.end_ns)   # not the span: the loader may mutate it

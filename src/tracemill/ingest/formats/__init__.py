@@ -36,6 +36,9 @@ class FormatOptions:
     mapping: dict[str, str] = field(default_factory=dict)   # e.g. {"id": "task_id", "messages": "traj", "outcome": "reward"}
     max_record_bytes: int = 8 * 1024 * 1024
     source_name: str | None = None                          # e.g. "toolbench"; recorded as metadata
+    # Spans may come back frozen (JSON fields as text) from the native fast path (ingest/native.py).
+    # Only the loader asks for it: it freezes every span anyway, and callers of parse() get parsed values.
+    native: bool = False
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,707 @@
+/* Optional C fast path for mapping one OTLP/JSON span dict onto a frozen ``Span``.
+ *
+ * It does what ``otlp_json.span_item`` + ``semconv.map_span`` + ``loader._freeze`` do, for the common
+ * shape only: a GenAI-convention span with no events, lowercase hex ids, plain attribute values and
+ * GenAI parts-based messages. Anything else (OpenInference, Vercel, deprecated forms, evaluation
+ * attributes, odd types, any error) is *declined*: the function returns None and the Python path maps
+ * the span, so its results and its quarantine reasons stay the reference. Value rules that are not
+ * plain (token coercion, tags, JSON sniffing, message shapes off the fast path) call the Python
+ * helpers themselves, so they cannot drift. tests/test_native_parity.py checks both paths agree.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* -- configuration (set once by setup()) ------------------------------------------------------------ */
+
+static PyObject *f_dumps, *f_loads, *f_int, *f_float, *f_str, *f_tags, *f_maybe_json, *f_normalize,
+    *f_render, *f_json_text;
+static PyObject *kind_map, *status_map, *role_aliases, *fast_keys, *decline_prefixes, *decline_keys;
+static PyObject *key_class;        /* key -> int class (cache) */
+static PyTypeObject *span_type;
+static PyObject *descrs;           /* tuple of the Span slot descriptors, in field order */
+static PyObject *kw_default;       /* ("default",) */
+static PyObject *roles_user, *roles_assistant, *roles_input;
+static int configured = 0;
+static int decline_line = 0;   /* where the last span was declined: for tests and diagnosis */
+#define DECLINE do { decline_line = __LINE__; goto decline; } while (0)
+
+#define NFIELDS 32
+enum {
+    S_TRACE_ID, S_SPAN_ID, S_SOURCE, S_PARENT, S_NAME, S_KIND, S_START, S_END, S_STATUS_CODE, S_STATUS_MSG,
+    S_MODEL, S_PROVIDER, S_IN_TOK, S_OUT_TOK, S_TOTAL_TOK, S_COST, S_IN_TEXT, S_OUT_TEXT, S_IN_MSGS,
+    S_OUT_MSGS, S_TOOL_NAME, S_TOOL_ID, S_TOOL_ARGS, S_TOOL_RES, S_USER, S_SESSION, S_TAGS, S_ENV,
+    S_VERSION, S_SERVICE, S_ATTRS, S_RAW
+};
+
+/* semconv._FIELDS order */
+enum { F_MODEL, F_PROVIDER, F_IN, F_OUT, F_TOTAL, F_COST, F_SESSION, F_TOOL_NAME, F_TOOL_ID, F_TOOL_ARGS,
+       F_TOOL_RES, F_USER, F_TAGS, F_ENV, F_VERSION, F_SERVICE, NF };
+
+#define K_INERT (-1)
+#define K_DECLINE (-2)
+#define K_MSG_IN (-3)
+#define K_MSG_OUT (-4)
+
+static PyObject *s_traceId, *s_spanId, *s_parentSpanId, *s_name, *s_start, *s_end, *s_status, *s_events,
+    *s_attributes, *s_key, *s_value, *s_stringValue, *s_intValue, *s_doubleValue, *s_boolValue,
+    *s_arrayValue, *s_values, *s_code, *s_status_code, *s_message, *s_description, *s_parts, *s_role,
+    *s_type, *s_content, *s_finish_reason, *s_id, *s_arguments, *s_response, *s_tool_calls,
+    *s_tool_call_id, *s_op, *s_gen_tool_name, *s_hint_req, *s_hint_resp, *s_hint_in, *s_in_msgs,
+    *s_out_msgs, *s_user, *s_assistant, *s_tool, *s_llm, *s_unknown, *s_unset, *s_text, *s_tool_call,
+    *s_tool_call_response;
+
+/* -- small helpers ------------------------------------------------------------------------------------ */
+
+/* Borrowed d[k] or NULL (no error set on a miss; -1/error means decline). */
+static inline PyObject *dget(PyObject *d, PyObject *k) { return PyDict_GetItemWithError(d, k); }
+
+static int is_ascii_str(PyObject *o) { return PyUnicode_CheckExact(o) && PyUnicode_IS_ASCII(o); }
+
+static int eq_ascii(PyObject *o, const char *s) {
+    return PyUnicode_CheckExact(o) && PyUnicode_CompareWithASCIIString(o, s) == 0;
+}
+
+/* 2*nbytes lowercase hex digits, not all zeros. 1 = yes, 0 = all zeros, -1 = something else. */
+static int lower_hex(PyObject *v, Py_ssize_t n) {
+    if (!is_ascii_str(v) || PyUnicode_GET_LENGTH(v) != n) return -1;
+    const char *c = (const char *)PyUnicode_1BYTE_DATA(v);
+    int nonzero = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        char x = c[i];
+        if (!((x >= '0' && x <= '9') || (x >= 'a' && x <= 'f'))) return -1;
+        if (x != '0') nonzero = 1;
+    }
+    return nonzero;
+}
+
+/* unix_ns for the plain cases: new ref (an int or None), or NULL = decline. */
+static PyObject *time_ns(PyObject *v) {
+    if (v == NULL || v == Py_None) Py_RETURN_NONE;
+    PyObject *n;
+    if (PyUnicode_CheckExact(v)) {
+        if (PyUnicode_GET_LENGTH(v) == 0) Py_RETURN_NONE;
+        n = PyLong_FromUnicodeObject(v, 10);
+        if (n == NULL) return NULL;
+    } else if (PyLong_CheckExact(v)) {
+        n = Py_NewRef(v);
+    } else {
+        return NULL;
+    }
+    int overflow = 0;
+    long long x = PyLong_AsLongLongAndOverflow(n, &overflow);
+    if (overflow || x < 0 || (x == -1 && PyErr_Occurred())) {
+        Py_DECREF(n);
+        return NULL;
+    }
+    return n;
+}
+
+/* One OTLP AnyValue of a plain kind (string, int, double, bool, array of those): new ref or NULL. */
+static PyObject *any_value(PyObject *v, int depth) {
+    if (!PyDict_CheckExact(v) || PyDict_GET_SIZE(v) != 1 || depth > 8) return NULL;
+    Py_ssize_t pos = 0;
+    PyObject *k, *x;
+    PyDict_Next(v, &pos, &k, &x);
+    if (k == s_stringValue || eq_ascii(k, "stringValue")) {
+        return PyUnicode_CheckExact(x) ? Py_NewRef(x) : NULL;   /* None/other: Python decides */
+    }
+    if (k == s_intValue || eq_ascii(k, "intValue")) {
+        if (PyLong_CheckExact(x)) return Py_NewRef(x);
+        if (PyUnicode_CheckExact(x)) return PyLong_FromUnicodeObject(x, 10);
+        return NULL;
+    }
+    if (k == s_doubleValue || eq_ascii(k, "doubleValue")) {
+        if (PyFloat_CheckExact(x) || PyLong_CheckExact(x) || PyUnicode_CheckExact(x)) return PyNumber_Float(x);
+        return NULL;
+    }
+    if (k == s_boolValue || eq_ascii(k, "boolValue")) {
+        return PyBool_Check(x) ? Py_NewRef(x) : NULL;
+    }
+    if (k == s_arrayValue || eq_ascii(k, "arrayValue")) {
+        if (!PyDict_CheckExact(x)) return NULL;
+        PyObject *vals = dget(x, s_values);
+        if (vals == NULL) {
+            if (PyErr_Occurred()) return NULL;
+            if (PyDict_GET_SIZE(x) != 0) return NULL;
+            return PyList_New(0);
+        }
+        if (!PyList_CheckExact(vals)) return NULL;
+        Py_ssize_t n = PyList_GET_SIZE(vals);
+        PyObject *out = PyList_New(n);
+        if (out == NULL) return NULL;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            PyObject *e = any_value(PyList_GET_ITEM(vals, i), depth + 1);
+            if (e == NULL) {
+                Py_DECREF(out);
+                return NULL;
+            }
+            PyList_SET_ITEM(out, i, e);
+        }
+        return out;
+    }
+    return NULL;
+}
+
+/* decode_kvlist into ``out`` (later keys overwrite earlier ones). 0 ok, -1 decline. */
+static int decode_attrs(PyObject *kvs, PyObject *out) {
+    if (!PyList_CheckExact(kvs)) return -1;
+    Py_ssize_t n = PyList_GET_SIZE(kvs);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *kv = PyList_GET_ITEM(kvs, i);
+        if (!PyDict_CheckExact(kv)) return -1;
+        PyObject *k = dget(kv, s_key);
+        PyObject *v = k ? dget(kv, s_value) : NULL;
+        if (k == NULL || v == NULL || !PyUnicode_CheckExact(k)) return -1;
+        PyObject *x = any_value(v, 0);
+        if (x == NULL) return -1;
+        int rc = PyDict_SetItem(out, k, x);
+        Py_DECREF(x);
+        if (rc < 0) return -1;
+    }
+    return 0;
+}
+
+/* The class of an attribute key (cached): field*16+rank, or one of the K_* codes. -100 on error. */
+static int classify(PyObject *key) {
+    PyObject *c = dget(key_class, key);
+    if (c != NULL) return (int)PyLong_AsLong(c);
+    if (PyErr_Occurred()) return -100;
+    int cls;
+    PyObject *fk = dget(fast_keys, key);
+    if (fk != NULL) {
+        cls = (int)PyLong_AsLong(PyTuple_GET_ITEM(fk, 0)) * 16 + (int)PyLong_AsLong(PyTuple_GET_ITEM(fk, 1));
+    } else if (PyErr_Occurred()) {
+        return -100;
+    } else if (PyUnicode_Compare(key, s_in_msgs) == 0) {
+        cls = K_MSG_IN;
+    } else if (PyUnicode_Compare(key, s_out_msgs) == 0) {
+        cls = K_MSG_OUT;
+    } else {
+        int hit = PySet_Contains(decline_keys, key);
+        if (hit < 0) return -100;
+        if (!hit) {
+            for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(decline_prefixes); i++) {
+                Py_ssize_t r = PyUnicode_Tailmatch(key, PyTuple_GET_ITEM(decline_prefixes, i), 0, PY_SSIZE_T_MAX, -1);
+                if (r < 0) return -100;
+                if (r) { hit = 1; break; }
+            }
+        }
+        cls = hit ? K_DECLINE : K_INERT;
+    }
+    if (PyDict_GET_SIZE(key_class) < 100000) {
+        PyObject *o = PyLong_FromLong(cls);
+        if (o == NULL || PyDict_SetItem(key_class, key, o) < 0) {
+            Py_XDECREF(o);
+            return -100;
+        }
+        Py_DECREF(o);
+    }
+    return cls;
+}
+
+static PyObject *call1(PyObject *f, PyObject *a) { return PyObject_CallOneArg(f, a); }
+
+/* str(v) for a non-None value, new ref. */
+static PyObject *as_str(PyObject *v) {
+    if (v == NULL || v == Py_None) Py_RETURN_NONE;
+    if (PyUnicode_CheckExact(v)) return Py_NewRef(v);
+    return PyObject_Str(v);
+}
+
+/* semconv._str: None -> None, str -> itself, else compact JSON. */
+static PyObject *json_str(PyObject *v) {
+    if (v == NULL || v == Py_None) Py_RETURN_NONE;
+    if (PyUnicode_CheckExact(v)) return Py_NewRef(v);
+    return call1(f_str, v);
+}
+
+/* orjson.dumps(v, default=str).decode() */
+static PyObject *dumps_text(PyObject *v) {
+    PyObject *args[2] = {v, (PyObject *)&PyUnicode_Type};
+    PyObject *b = PyObject_Vectorcall(f_dumps, args, 1, kw_default);
+    if (b == NULL) return NULL;
+    PyObject *s = PyUnicode_DecodeUTF8(PyBytes_AS_STRING(b), PyBytes_GET_SIZE(b), NULL);
+    Py_DECREF(b);
+    return s;
+}
+
+/* semconv._int for the plain cases, the Python helper for the rest. */
+static PyObject *to_int(PyObject *v) {
+    if (v == NULL || v == Py_None) Py_RETURN_NONE;
+    if (PyLong_CheckExact(v)) {
+        int overflow = 0;
+        long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
+        if (!overflow && x != LLONG_MIN) return Py_NewRef(v);
+        if (x == -1 && PyErr_Occurred()) return NULL;
+    }
+    return call1(f_int, v);
+}
+
+/* semconv._maybe_json */
+static PyObject *maybe_json(PyObject *v) {
+    if (v == NULL || v == Py_None) Py_RETURN_NONE;
+    if (!PyUnicode_CheckExact(v)) return Py_NewRef(v);
+    return call1(f_maybe_json, v);
+}
+
+/* semconv._call */
+static PyObject *make_call(PyObject *cid, PyObject *name, PyObject *arguments) {
+    PyObject *d = PyDict_New(), *x = NULL;
+    if (d == NULL) return NULL;
+    x = as_str(cid);
+    if (x == NULL || PyDict_SetItem(d, s_id, x) < 0) goto fail;
+    Py_DECREF(x);
+    x = as_str(name);
+    if (x == NULL || PyDict_SetItem(d, s_name, x) < 0) goto fail;
+    Py_DECREF(x);
+    x = maybe_json(arguments);
+    if (x == NULL || PyDict_SetItem(d, s_arguments, x) < 0) goto fail;
+    Py_DECREF(x);
+    return d;
+fail:
+    Py_XDECREF(x);
+    Py_DECREF(d);
+    return NULL;
+}
+
+/* The fast-path form of one GenAI message (semconv.normalize_messages' inner fast path): a new dict,
+ * or NULL with no error set when the message is off the fast path (NULL with an error: a failure). */
+static PyObject *fast_message(PyObject *m) {
+    if (!PyDict_CheckExact(m)) return NULL;
+    PyObject *parts = dget(m, s_parts);
+    if (parts == NULL || !PyList_CheckExact(parts) || PyList_GET_SIZE(parts) != 1 || PyDict_GET_SIZE(m) > 3)
+        return NULL;
+    PyObject *p = PyList_GET_ITEM(parts, 0);
+    PyObject *role = dget(m, s_role);
+    if (role == NULL || !PyDict_CheckExact(p) || !PyUnicode_CheckExact(role)) return NULL;
+    int alias = PyDict_Contains(role_aliases, role);
+    if (alias != 0) return NULL;
+    PyObject *t = dget(p, s_type);
+    PyObject *fr = dget(m, s_finish_reason);
+    if (fr == Py_None) fr = NULL;
+    if (!(PyDict_GET_SIZE(m) == 2 || fr != NULL) || t == NULL || PyErr_Occurred()) return NULL;
+    PyObject *msg = NULL, *x = NULL;
+    if (eq_ascii(t, "text")) {
+        PyObject *c = dget(p, s_content);
+        if (c == NULL || !PyUnicode_CheckExact(c)) return NULL;
+        msg = PyDict_New();
+        if (msg == NULL || PyDict_SetItem(msg, s_role, role) < 0 || PyDict_SetItem(msg, s_content, c) < 0) goto fail;
+    } else if (eq_ascii(t, "tool_call")) {
+        PyObject *cid = dget(p, s_id), *nm = dget(p, s_name), *args = dget(p, s_arguments);
+        if (PyErr_Occurred()) return NULL;
+        x = make_call(cid, nm, args);
+        if (x == NULL) return NULL;
+        PyObject *lst = PyList_New(1);
+        if (lst == NULL) goto fail;
+        PyList_SET_ITEM(lst, 0, x);
+        x = lst;
+        msg = PyDict_New();
+        if (msg == NULL || PyDict_SetItem(msg, s_role, role) < 0 || PyDict_SetItem(msg, s_content, Py_None) < 0 ||
+            PyDict_SetItem(msg, s_tool_calls, x) < 0)
+            goto fail;
+        Py_CLEAR(x);
+    } else if (eq_ascii(t, "tool_call_response") && fr == NULL) {
+        PyObject *rid = dget(p, s_id), *resp = dget(p, s_response);
+        if (PyErr_Occurred()) return NULL;
+        msg = PyDict_New();
+        if (msg == NULL || PyDict_SetItem(msg, s_role, s_tool) < 0) goto fail;
+        x = json_str(resp);
+        if (x == NULL || PyDict_SetItem(msg, s_content, x) < 0) goto fail;
+        Py_CLEAR(x);
+        x = as_str(rid);
+        if (x == NULL || PyDict_SetItem(msg, s_tool_call_id, x) < 0) goto fail;
+        Py_CLEAR(x);
+        return msg;
+    } else {
+        return NULL;
+    }
+    if (fr != NULL && PyDict_SetItem(msg, s_finish_reason, fr) < 0) goto fail;
+    return msg;
+fail:
+    Py_XDECREF(x);
+    Py_XDECREF(msg);
+    if (!PyErr_Occurred()) PyErr_SetString(PyExc_RuntimeError, "fast_message");
+    return NULL;
+}
+
+/* semconv.normalize_messages(value, role): the fast path here, the Python function for the rest. */
+static PyObject *normalize(PyObject *value, PyObject *role) {
+    if (value == NULL || value == Py_None) Py_RETURN_NONE;
+    if (!PyUnicode_CheckExact(value)) goto python;
+    {
+        /* Only a JSON list is mapped here. Leading JSON whitespace is whitespace to str.lstrip() too,
+         * and orjson skips it, so parsing the whole string equals _maybe_json's parse of the stripped one. */
+        Py_ssize_t n = PyUnicode_GET_LENGTH(value), i = 0;
+        Py_UCS4 ch = 0;
+        while (i < n && ((ch = PyUnicode_READ_CHAR(value, i)) == ' ' || ch == '\t' || ch == '\n' || ch == '\r')) i++;
+        if (i >= n || ch != '[') goto python;
+    }
+    {
+        PyObject *parsed = call1(f_loads, value);
+        if (parsed == NULL) {
+            PyErr_Clear();
+            goto python;
+        }
+        if (!PyList_CheckExact(parsed)) {
+            Py_DECREF(parsed);
+            goto python;
+        }
+        Py_ssize_t n = PyList_GET_SIZE(parsed);
+        PyObject *out = PyList_New(n);
+        if (out == NULL) {
+            Py_DECREF(parsed);
+            return NULL;
+        }
+        for (Py_ssize_t i = 0; i < n; i++) {
+            PyObject *msg = fast_message(PyList_GET_ITEM(parsed, i));
+            if (msg == NULL) {
+                Py_DECREF(out);
+                Py_DECREF(parsed);
+                if (PyErr_Occurred()) return NULL;
+                goto python;
+            }
+            PyList_SET_ITEM(out, i, msg);
+        }
+        Py_DECREF(parsed);
+        return out;
+    }
+python:
+    {
+        PyObject *args[2] = {value, role};
+        return PyObject_Vectorcall(f_normalize, args, 2, NULL);
+    }
+}
+
+/* semconv._last_content: borrowed-free (new ref) result, Py_None when nothing matches. */
+static PyObject *last_content(PyObject *msgs, PyObject *roles) {
+    if (msgs == NULL || msgs == Py_None || !PyList_Check(msgs) || PyList_GET_SIZE(msgs) == 0) Py_RETURN_NONE;
+    for (Py_ssize_t i = PyList_GET_SIZE(msgs) - 1; i >= 0; i--) {
+        PyObject *m = PyList_GET_ITEM(msgs, i);
+        if (!PyDict_Check(m)) return NULL;
+        PyObject *role = dget(m, s_role);
+        if (role == NULL && PyErr_Occurred()) return NULL;
+        int hit = PySequence_Contains(roles, role ? role : Py_None);
+        if (hit < 0) return NULL;
+        if (!hit) continue;
+        PyObject *c = dget(m, s_content);
+        if (c != NULL) {
+            int t = PyObject_IsTrue(c);
+            if (t < 0) return NULL;
+            if (t) return Py_NewRef(c);
+        } else if (PyErr_Occurred()) {
+            return NULL;
+        }
+        PyObject *tc = dget(m, s_tool_calls);
+        if (tc != NULL) {
+            int t = PyObject_IsTrue(tc);
+            if (t < 0) return NULL;
+            if (t) return call1(f_render, tc);
+        } else if (PyErr_Occurred()) {
+            return NULL;
+        }
+    }
+    Py_RETURN_NONE;
+}
+
+/* -- the span ----------------------------------------------------------------------------------------- */
+
+static PyObject *span_row(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "span_row(sp, base, source)");
+        return NULL;
+    }
+    if (!configured) {
+        PyErr_SetString(PyExc_RuntimeError, "_otlp_native.setup() was not called");
+        return NULL;
+    }
+    PyObject *sp = args[0], *base = args[1], *source = args[2];
+    PyObject *f[NFIELDS] = {0};
+    PyObject *merged = NULL, *vals[NF] = {0}, *inp = NULL, *outm = NULL, *tool_args = NULL;
+    PyObject *result = NULL;
+    int ranks[NF];
+    for (int i = 0; i < NF; i++) ranks[i] = 100;
+    if (!PyDict_CheckExact(sp) || !PyDict_CheckExact(base)) DECLINE;
+
+    /* ids */
+    PyObject *tid = dget(sp, s_traceId), *sid = dget(sp, s_spanId), *pid = dget(sp, s_parentSpanId);
+    if (PyErr_Occurred() || tid == NULL || sid == NULL) DECLINE;
+    if (lower_hex(tid, 32) != 1 || lower_hex(sid, 16) != 1) DECLINE;
+    f[S_TRACE_ID] = Py_NewRef(tid);
+    f[S_SPAN_ID] = Py_NewRef(sid);
+    if (pid == NULL || pid == Py_None || (PyUnicode_CheckExact(pid) && PyUnicode_GET_LENGTH(pid) == 0)) {
+        f[S_PARENT] = Py_NewRef(Py_None);
+    } else {
+        int h = lower_hex(pid, 16);
+        if (h < 0) DECLINE;
+        f[S_PARENT] = Py_NewRef(h ? pid : Py_None);
+    }
+    /* events: none (the Python path maps them) */
+    PyObject *evs = dget(sp, s_events);
+    if (evs != NULL) {
+        int t = PyObject_IsTrue(evs);
+        if (t != 0) DECLINE;
+    } else if (PyErr_Occurred()) {
+        DECLINE;
+    }
+    /* times, status, name */
+    if ((f[S_START] = time_ns(dget(sp, s_start))) == NULL) DECLINE;
+    if ((f[S_END] = time_ns(dget(sp, s_end))) == NULL) DECLINE;
+    PyObject *st = dget(sp, s_status);
+    if (PyErr_Occurred()) DECLINE;
+    int st_true = st == NULL ? 0 : PyObject_IsTrue(st);
+    if (st_true < 0) DECLINE;
+    if (!st_true) {
+        f[S_STATUS_CODE] = Py_NewRef(s_unset);
+        f[S_STATUS_MSG] = Py_NewRef(Py_None);
+    } else {
+        if (!PyDict_CheckExact(st)) DECLINE;
+        PyObject *code = dget(st, s_code);
+        if (code == NULL && !PyErr_Occurred()) code = dget(st, s_status_code);
+        if (PyErr_Occurred()) DECLINE;
+        PyObject *sc = dget(status_map, code ? code : Py_None);
+        if (PyErr_Occurred()) DECLINE;
+        f[S_STATUS_CODE] = Py_NewRef(sc ? sc : s_unset);
+        PyObject *msg = dget(st, s_message);
+        if (msg == NULL && !PyErr_Occurred()) msg = dget(st, s_description);
+        if (PyErr_Occurred()) DECLINE;
+        int mt = msg == NULL ? 0 : PyObject_IsTrue(msg);
+        if (mt < 0) DECLINE;
+        f[S_STATUS_MSG] = Py_NewRef(mt ? msg : Py_None);
+    }
+    PyObject *name = dget(sp, s_name);
+    if (PyErr_Occurred()) DECLINE;
+    if (name != NULL && name != Py_None && !PyUnicode_CheckExact(name)) DECLINE;
+    f[S_NAME] = Py_NewRef(name ? name : Py_None);
+    f[S_SOURCE] = Py_NewRef(source);
+
+    /* attributes: base (resource + scope) updated by the span's own */
+    merged = PyDict_Copy(base);
+    if (merged == NULL) DECLINE;
+    PyObject *a = dget(sp, s_attributes);
+    if (PyErr_Occurred()) DECLINE;
+    if (a != NULL) {
+        int t = PyObject_IsTrue(a);
+        if (t < 0) DECLINE;
+        if (t && decode_attrs(a, merged) < 0) DECLINE;
+    }
+
+    /* one pass over the attributes: fields by rank, messages, and anything only Python maps */
+    PyObject *msg_in = NULL, *msg_out = NULL;
+    {
+        Py_ssize_t pos = 0;
+        PyObject *k, *v;
+        while (PyDict_Next(merged, &pos, &k, &v)) {
+            if (!PyUnicode_CheckExact(k)) DECLINE;
+            int cls = classify(k);
+            if (cls == -100 || cls == K_DECLINE) DECLINE;
+            if (cls == K_INERT || v == Py_None) continue;
+            if (cls == K_MSG_IN) { msg_in = v; continue; }
+            if (cls == K_MSG_OUT) { msg_out = v; continue; }
+            int fi = cls / 16, rk = cls % 16;
+            if (fi < 0 || fi >= NF) DECLINE;
+            if (rk < ranks[fi]) {
+                ranks[fi] = rk;
+                vals[fi] = v;   /* borrowed from merged */
+            }
+        }
+    }
+
+    /* kind */
+    PyObject *kind = NULL;
+    PyObject *op = dget(merged, s_op);
+    if (PyErr_Occurred()) DECLINE;
+    if (op != NULL && PyUnicode_CheckExact(op)) {
+        kind = dget(kind_map, op);
+        if (PyErr_Occurred()) DECLINE;
+    }
+    if (kind == NULL) {
+        int h;
+        if ((h = PyDict_Contains(merged, s_gen_tool_name)) < 0) DECLINE;
+        if (h) {
+            kind = s_tool;
+        } else {
+            int a1 = PyDict_Contains(merged, s_hint_req), a2 = PyDict_Contains(merged, s_hint_resp),
+                a3 = PyDict_Contains(merged, s_hint_in);
+            if (a1 < 0 || a2 < 0 || a3 < 0) DECLINE;
+            kind = (a1 || a2 || a3) ? s_llm : s_unknown;
+        }
+    }
+    f[S_KIND] = Py_NewRef(kind);
+    int is_tool = PyUnicode_Compare(kind, s_tool) == 0;
+
+    if ((f[S_MODEL] = as_str(vals[F_MODEL])) == NULL) DECLINE;
+    if ((f[S_PROVIDER] = as_str(vals[F_PROVIDER])) == NULL) DECLINE;
+    if ((f[S_IN_TOK] = to_int(vals[F_IN])) == NULL) DECLINE;
+    if ((f[S_OUT_TOK] = to_int(vals[F_OUT])) == NULL) DECLINE;
+    if ((f[S_TOTAL_TOK] = to_int(vals[F_TOTAL])) == NULL) DECLINE;
+    f[S_COST] = vals[F_COST] ? call1(f_float, vals[F_COST]) : Py_NewRef(Py_None);
+    if (f[S_COST] == NULL) DECLINE;
+    if ((f[S_USER] = as_str(vals[F_USER])) == NULL) DECLINE;
+    if ((f[S_SESSION] = as_str(vals[F_SESSION])) == NULL) DECLINE;
+    f[S_TAGS] = vals[F_TAGS] ? call1(f_tags, vals[F_TAGS]) : Py_NewRef(Py_None);
+    if (f[S_TAGS] == NULL) DECLINE;
+    if ((f[S_ENV] = as_str(vals[F_ENV])) == NULL) DECLINE;
+    if ((f[S_VERSION] = as_str(vals[F_VERSION])) == NULL) DECLINE;
+    if ((f[S_SERVICE] = as_str(vals[F_SERVICE])) == NULL) DECLINE;
+
+    /* tools */
+    if (is_tool || vals[F_TOOL_NAME] != NULL) {
+        if ((f[S_TOOL_NAME] = as_str(vals[F_TOOL_NAME])) == NULL) DECLINE;
+        if ((f[S_TOOL_ID] = as_str(vals[F_TOOL_ID])) == NULL) DECLINE;
+        if ((tool_args = maybe_json(vals[F_TOOL_ARGS])) == NULL) DECLINE;
+        if ((f[S_TOOL_RES] = json_str(vals[F_TOOL_RES])) == NULL) DECLINE;
+        f[S_TOOL_ARGS] = tool_args == Py_None ? Py_NewRef(Py_None) : call1(f_json_text, tool_args);
+        if (f[S_TOOL_ARGS] == NULL) DECLINE;
+    } else {
+        tool_args = Py_NewRef(Py_None);
+        f[S_TOOL_NAME] = Py_NewRef(Py_None);
+        f[S_TOOL_ID] = Py_NewRef(Py_None);
+        f[S_TOOL_ARGS] = Py_NewRef(Py_None);
+        f[S_TOOL_RES] = Py_NewRef(Py_None);
+    }
+
+    /* messages (GenAI parts-based attributes only; every other source declined above) */
+    if ((inp = normalize(msg_in, s_user)) == NULL) DECLINE;
+    if ((outm = normalize(msg_out, s_assistant)) == NULL) DECLINE;
+
+    /* readable text */
+    PyObject *in_text = last_content(inp, roles_user);
+    if (in_text == NULL) DECLINE;
+    if (in_text == Py_None) {
+        Py_DECREF(in_text);
+        if (is_tool && tool_args != Py_None) {
+            in_text = json_str(tool_args);
+        } else {
+            in_text = (inp != Py_None && PyList_GET_SIZE(inp) > 0) ? last_content(inp, roles_input) : Py_NewRef(Py_None);
+        }
+        if (in_text == NULL) DECLINE;
+    }
+    f[S_IN_TEXT] = in_text;
+    PyObject *out_text = last_content(outm, roles_assistant);
+    if (out_text == NULL) DECLINE;
+    if (out_text == Py_None && is_tool && f[S_TOOL_RES] != Py_None) {
+        Py_DECREF(out_text);
+        out_text = Py_NewRef(f[S_TOOL_RES]);
+    }
+    f[S_OUT_TEXT] = out_text;
+
+    /* frozen JSON text */
+    if ((f[S_IN_MSGS] = inp == Py_None ? Py_NewRef(Py_None) : dumps_text(inp)) == NULL) DECLINE;
+    if ((f[S_OUT_MSGS] = outm == Py_None ? Py_NewRef(Py_None) : dumps_text(outm)) == NULL) DECLINE;
+    if ((f[S_ATTRS] = dumps_text(merged)) == NULL) DECLINE;
+    if ((f[S_RAW] = dumps_text(sp)) == NULL) DECLINE;
+
+    /* the Span */
+    PyObject *span = span_type->tp_alloc(span_type, 0);
+    if (span == NULL) DECLINE;
+    for (int i = 0; i < NFIELDS; i++) {
+        PyObject *d = PyTuple_GET_ITEM(descrs, i);
+        if (Py_TYPE(d)->tp_descr_set(d, span, f[i]) < 0) {
+            Py_DECREF(span);
+            DECLINE;
+        }
+    }
+    result = PyTuple_New(2);
+    if (result == NULL) {
+        Py_DECREF(span);
+        DECLINE;
+    }
+    PyTuple_SET_ITEM(result, 0, span);
+    PyTuple_SET_ITEM(result, 1, Py_NewRef(outm));
+    goto done;
+
+decline:
+    if (getenv("TRACEMILL_NATIVE_DEBUG") && PyErr_Occurred()) PyErr_Print();
+    PyErr_Clear();
+    result = Py_NewRef(Py_None);
+done:
+    for (int i = 0; i < NFIELDS; i++) Py_XDECREF(f[i]);
+    Py_XDECREF(merged);
+    Py_XDECREF(inp);
+    Py_XDECREF(outm);
+    Py_XDECREF(tool_args);
+    return result;
+}
+
+/* -- setup --------------------------------------------------------------------------------------------- */
+
+static PyObject *need(PyObject *cfg, const char *key) {
+    PyObject *v = PyDict_GetItemString(cfg, key);
+    if (v == NULL) {
+        PyErr_Format(PyExc_KeyError, "setup() needs %s", key);
+        return NULL;
+    }
+    return Py_NewRef(v);
+}
+
+#define INTERN(var, text) if ((var = PyUnicode_InternFromString(text)) == NULL) return NULL
+
+static PyObject *setup(PyObject *self, PyObject *cfg) {
+    if (!PyDict_Check(cfg)) {
+        PyErr_SetString(PyExc_TypeError, "setup(config: dict)");
+        return NULL;
+    }
+#define NEED(var, key) if ((var = need(cfg, key)) == NULL) return NULL
+    NEED(f_dumps, "dumps"); NEED(f_loads, "loads"); NEED(f_int, "to_int"); NEED(f_float, "to_float");
+    NEED(f_str, "to_str"); NEED(f_tags, "tags"); NEED(f_maybe_json, "maybe_json");
+    NEED(f_normalize, "normalize_messages"); NEED(f_render, "render_tool_calls"); NEED(f_json_text, "json_text");
+    NEED(kind_map, "kind_map"); NEED(status_map, "status_map"); NEED(role_aliases, "role_aliases");
+    NEED(fast_keys, "fast_keys"); NEED(decline_prefixes, "decline_prefixes"); NEED(decline_keys, "decline_keys");
+    PyObject *st; NEED(st, "span_type");
+    span_type = (PyTypeObject *)st;
+    NEED(descrs, "descriptors");
+    if (!PyTuple_Check(descrs) || PyTuple_GET_SIZE(descrs) != NFIELDS) {
+        PyErr_SetString(PyExc_ValueError, "descriptors must be a tuple of the 32 Span field descriptors");
+        return NULL;
+    }
+    if (!PyTuple_Check(decline_prefixes) || !PyAnySet_Check(decline_keys) || !PyDict_Check(fast_keys)) {
+        PyErr_SetString(PyExc_TypeError, "decline_prefixes: tuple, decline_keys: set, fast_keys: dict");
+        return NULL;
+    }
+#undef NEED
+    if ((key_class = PyDict_New()) == NULL) return NULL;
+    INTERN(s_traceId, "traceId"); INTERN(s_spanId, "spanId"); INTERN(s_parentSpanId, "parentSpanId");
+    INTERN(s_name, "name"); INTERN(s_start, "startTimeUnixNano"); INTERN(s_end, "endTimeUnixNano");
+    INTERN(s_status, "status"); INTERN(s_events, "events"); INTERN(s_attributes, "attributes");
+    INTERN(s_key, "key"); INTERN(s_value, "value"); INTERN(s_stringValue, "stringValue");
+    INTERN(s_intValue, "intValue"); INTERN(s_doubleValue, "doubleValue"); INTERN(s_boolValue, "boolValue");
+    INTERN(s_arrayValue, "arrayValue"); INTERN(s_values, "values"); INTERN(s_code, "code");
+    INTERN(s_status_code, "status_code"); INTERN(s_message, "message"); INTERN(s_description, "description");
+    INTERN(s_parts, "parts"); INTERN(s_role, "role"); INTERN(s_type, "type"); INTERN(s_content, "content");
+    INTERN(s_finish_reason, "finish_reason"); INTERN(s_id, "id"); INTERN(s_arguments, "arguments");
+    INTERN(s_response, "response"); INTERN(s_tool_calls, "tool_calls"); INTERN(s_tool_call_id, "tool_call_id");
+    INTERN(s_op, "gen_ai.operation.name"); INTERN(s_gen_tool_name, "gen_ai.tool.name");
+    INTERN(s_hint_req, "gen_ai.request.model"); INTERN(s_hint_resp, "gen_ai.response.model");
+    INTERN(s_hint_in, "gen_ai.usage.input_tokens"); INTERN(s_in_msgs, "gen_ai.input.messages");
+    INTERN(s_out_msgs, "gen_ai.output.messages"); INTERN(s_user, "user"); INTERN(s_assistant, "assistant");
+    INTERN(s_tool, "tool"); INTERN(s_llm, "llm"); INTERN(s_unknown, "unknown"); INTERN(s_unset, "unset");
+    INTERN(s_text, "text"); INTERN(s_tool_call, "tool_call"); INTERN(s_tool_call_response, "tool_call_response");
+    PyObject *sys_s;
+    INTERN(sys_s, "system");
+    PyObject *default_s;   /* interned: orjson matches keyword names by identity */
+    INTERN(default_s, "default");
+    if ((kw_default = PyTuple_Pack(1, default_s)) == NULL) return NULL;
+    if ((roles_user = PyTuple_Pack(1, s_user)) == NULL) return NULL;
+    if ((roles_assistant = PyTuple_Pack(1, s_assistant)) == NULL) return NULL;
+    if ((roles_input = PyTuple_Pack(3, s_user, s_tool, sys_s)) == NULL) return NULL;
+    configured = 1;
+    Py_RETURN_NONE;
+}
+
+static PyObject *last_decline(PyObject *self, PyObject *unused) { return PyLong_FromLong(decline_line); }
+
+static PyMethodDef methods[] = {
+    {"last_decline", last_decline, METH_NOARGS, "The C source line where the last declined span was declined."},
+    {"setup", setup, METH_O, "setup(config): the Python helpers and tables the fast path defers to."},
+    {"span_row", (PyCFunction)(void (*)(void))span_row, METH_FASTCALL,
+     "span_row(sp, base, source) -> (Span, output_messages) | None (None: the Python path maps it)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, .m_name = "_otlp_native", .m_doc = NULL, .m_size = -1, .m_methods = methods,
+};
+
+PyMODINIT_FUNC PyInit__otlp_native(void) { return PyModule_Create(&module); }

@@ -1,0 +1,272 @@
+"""The native (C) OTLP fast path gives exactly the rows the Python mapper gives.
+
+Python is the reference: every span is parsed both ways (``FormatOptions(native=...)``) and each
+item is compared field by field, the Python spans frozen as the loader freezes them. Inputs: the
+demo's synthetic day, the hand-made OTLP fixture, the real message examples of the OTel GenAI
+semantic conventions (``../shared/data/external/otel-semconv-genai``) and the real OpenInference
+/ GenAI fixture spans wrapped as OTLP requests, and seeded random mutations of all of these (odd
+types, ids, unicode, events, resource keys...), which must either map the same or be declined.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+import shutil
+import sysconfig
+from dataclasses import fields
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from tracemill.demo.generator import generate_day
+from tracemill.ingest import native
+from tracemill.ingest.formats import FormatOptions, Source, get
+from tracemill.ingest.loader import _freeze
+from tracemill.ingest.records import FrozenSpan, Span, ToolCall, json_text
+
+DATA = Path(__file__).parent / "data"
+
+
+def _source(path: Path) -> Source:
+    with path.open("rb") as fh:
+        head = fh.read(64 * 1024)
+    return Source(path=str(path), opener=lambda: path.open("rb"), head=head, size=path.stat().st_size)
+
+
+def _row(item: Any) -> tuple:
+    name = "Span" if isinstance(item, Span) else type(item).__name__
+    vals = []
+    for f in fields(item):
+        v = getattr(item, f.name)
+        if isinstance(item, ToolCall) and f.name == "arguments":
+            v = json_text(v)   # a frozen tool span hands its arguments on as JSON text: same stored value
+        vals.append(v)
+    return (name, *vals)
+
+
+def _items(path: Path, monkeypatch: pytest.MonkeyPatch, on: bool) -> list[Any]:
+    out = list(get("otlp-json").parse(_source(path), FormatOptions(native=on)))
+    for it in out:
+        if isinstance(it, Span) and type(it) is not FrozenSpan:
+            _freeze(it)
+    return out
+
+
+def _compare(path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[int, int]:
+    """(spans, spans the native path mapped); fails on the first item that differs."""
+    ref = _items(path, monkeypatch, False)
+    got = _items(path, monkeypatch, True)
+    assert not any(type(x) is FrozenSpan for x in ref)
+    assert len(ref) == len(got), f"{path.name}: {len(ref)} items by Python, {len(got)} natively"
+    for i, (a, b) in enumerate(zip(ref, got)):
+        ra, rb = _row(a), _row(b)
+        if ra != rb:
+            diff = {f.name: (x, y) for f, x, y in zip(fields(a), ra[1:], rb[1:]) if x != y}
+            pytest.fail(f"{path.name} item {i} ({ra[0]}) differs natively: {str(diff)[:2000]}")
+    return sum(isinstance(x, Span) for x in got), sum(type(x) is FrozenSpan for x in got)
+
+
+needs_native = pytest.mark.skipif(not native.available(), reason="the C fast path is not compiled here")
+
+
+def test_extension_is_built_where_a_compiler_is() -> None:
+    """The install builds the extension when the machine has a C compiler (this one does)."""
+    cc = (sysconfig.get_config_var("CC") or "cc").split()[0]
+    if shutil.which(cc) is None:
+        pytest.skip(f"no C compiler ({cc}) here: the pure-Python mapper runs alone")
+    assert native.available(), "a C compiler is here but tracemill.ingest._otlp_native is not built: run `make install`"
+
+
+@needs_native
+def test_demo_day_maps_the_same_and_mostly_natively(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    gt = generate_day(tmp_path, day=date(2026, 1, 5), n_traces=300, traces_per_file=300)
+    n, fast = _compare(gt.files[0], monkeypatch)
+    assert n == gt.n_spans
+    # The demo agent writes GenAI-convention spans; only spans with events (errors, user feedback)
+    # need the Python path.
+    assert fast / n > 0.9, f"only {fast} of {n} demo spans took the native path"
+
+
+@needs_native
+def test_hand_made_fixture_maps_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    n, _ = _compare(DATA / "otlp_small.jsonl", monkeypatch)
+    assert n > 0
+
+
+def _kv(key: str, value: Any) -> dict[str, Any]:
+    if isinstance(value, bool):
+        return {"key": key, "value": {"boolValue": value}}
+    if isinstance(value, int):
+        return {"key": key, "value": {"intValue": str(value)}}
+    if isinstance(value, float):
+        return {"key": key, "value": {"doubleValue": value}}
+    if isinstance(value, list) and all(isinstance(v, (str, int, float)) for v in value):
+        return {"key": key, "value": {"arrayValue": {"values": [_kv("", v)["value"] for v in value]}}}
+    return {"key": key, "value": {"stringValue": value if isinstance(value, str) else json.dumps(value)}}
+
+
+def _span(i: int, attrs: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    sp = {"traceId": f"{i + 1:032x}", "spanId": f"{i + 1:016x}", "name": f"span {i}", "kind": 3,
+          "startTimeUnixNano": str(1_767_600_000_000_000_000 + i), "endTimeUnixNano": str(1_767_600_000_500_000_000 + i),
+          "attributes": [_kv(k, v) for k, v in attrs.items()], "status": {"code": 1}}
+    sp.update(extra)
+    return sp
+
+
+def _write(path: Path, spans: list[dict[str, Any]], resource: list[dict[str, Any]] | None = None) -> Path:
+    with path.open("wb") as fh:
+        for lo in range(0, len(spans), 10):
+            req = {"resourceSpans": [{"resource": {"attributes": resource or [_kv("service.name", "svc")]},
+                                      "scopeSpans": [{"scope": {"name": "t"}, "spans": spans[lo: lo + 10]}]}]}
+            fh.write(json.dumps(req).encode() + b"\n")   # json: big ints too
+    return path
+
+
+def _semconv_examples(external: Path) -> list[Any]:
+    """The message examples of the GenAI semantic conventions (each a JSON message list or object)."""
+    out: list[Any] = []
+    for name in ("gen-ai-input-messages.json", "gen-ai-output-messages.json", "gen-ai-system-instructions.json"):
+        doc = json.loads((external / "otel-semconv-genai" / name).read_text())
+        found = _message_lists(doc)
+        out.extend(found or [doc])
+    return out
+
+
+def _message_lists(x: Any) -> list[Any]:
+    """Every list of message-like dicts inside a JSON document (the examples nest them in schemas)."""
+    found = [x] if isinstance(x, list) and x and all(isinstance(m, dict) and ("role" in m or "parts" in m) for m in x) else []
+    for v in x.values() if isinstance(x, dict) else x if isinstance(x, list) else ():
+        found.extend(_message_lists(v))
+    return found
+
+
+@needs_native
+def test_semconv_examples_map_the_same(external: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The GenAI conventions' own example spans (message-valued attributes as JSON strings, as on the
+    wire) and their message-schema examples as input and output messages."""
+    doc = json.loads((external / "otel-semconv-genai" / "examples-llm-calls.json").read_text())
+    spans = [_span(i, rec["attributes"]) for i, rec in enumerate(doc["records"]) if rec.get("record_type") == "span"]
+    n_examples = len(spans)
+    for i, msgs in enumerate(_semconv_examples(external)):
+        for key in ("gen_ai.input.messages", "gen_ai.output.messages"):
+            spans.append(_span(len(spans), {"gen_ai.operation.name": "chat", "gen_ai.request.model": "m",
+                                            key: json.dumps(msgs), "gen_ai.usage.input_tokens": 3 + i}))
+    assert n_examples >= 5 and len(spans) >= n_examples + 4
+    n, fast = _compare(_write(tmp_path / "semconv.jsonl", spans), monkeypatch)
+    assert n == len(spans) and fast >= n_examples // 2
+
+
+@needs_native
+def test_real_fixture_spans_as_otlp_map_the_same(external: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The OpenInference / GenAI fixture spans' attributes, written as OTLP: mostly declined, never different."""
+    spans = []
+    for path in sorted((external / "openinference" / "genai-fixtures").glob("*.json")):
+        attrs = json.loads(path.read_text())   # each fixture is one span's flat attributes
+        assert isinstance(attrs, dict)
+        spans.append(_span(len(spans), attrs))
+        # The same span without the keys only Python maps (input/output), so the GenAI ones go native.
+        spans.append(_span(len(spans), {k: v for k, v in attrs.items() if not native._declined(k)}))
+    n, fast = _compare(_write(tmp_path / "fixtures.jsonl", spans), monkeypatch)
+    assert n == len(spans) == 10 and fast >= 3
+
+
+_ODD_VALUES: list[Any] = [None, "", " ", 0, -1, 2**63, 1.5, "Infinity", True, "NaN", "12", " [1]", "[", "{}",
+                          "[]", '[{"role": "user"}]', "ünïcødé ✓", "\u2028", [1, "a"], {"a": 1}, "0" * 32]
+
+
+def _mutate(rng: random.Random, sp: dict[str, Any]) -> dict[str, Any]:
+    sp = copy.deepcopy(sp)
+    what = rng.randrange(12)
+    attrs = sp.get("attributes") or []
+    if what == 0 and attrs:                       # an attribute value of another type
+        kv = rng.choice(attrs)
+        kv["value"] = rng.choice([{"stringValue": str(rng.choice(_ODD_VALUES))}, {"intValue": rng.choice(["7", "x", 7, 2**70])},
+                                  {"doubleValue": rng.choice([1.25, "2", None, "Infinity", "nan"])}, {"boolValue": rng.choice([True, 1])},
+                                  {"arrayValue": {"values": [{"stringValue": "a"}, {"intValue": "2"}]}},
+                                  {"kvlistValue": {"values": [{"key": "k", "value": {"stringValue": "v"}}]}}, {}])
+    elif what == 1:                               # ids: uppercase, zero, base64, missing
+        key = rng.choice(["traceId", "spanId", "parentSpanId"])
+        v = sp.get(key) or "ab" * 8
+        sp[key] = rng.choice([v.upper(), "0" * len(v), None, "", "xyz", 5])
+    elif what == 2:                               # times
+        sp[rng.choice(["startTimeUnixNano", "endTimeUnixNano"])] = rng.choice(["", "-5", "1e9", 12, 1.0, None, "9" * 30])
+    elif what == 3:                               # status
+        sp["status"] = rng.choice([{}, {"code": 2, "message": "boom"}, {"code": "STATUS_CODE_ERROR"}, {"code": [1]},
+                                   "error", None, {"status_code": 2, "description": "d"}])
+    elif what == 4:                               # events
+        sp["events"] = [{"name": "exception", "attributes": [_kv("exception.message", "x")]}]
+    elif what == 5:                               # a key only the Python path maps
+        attrs.append(_kv(rng.choice(["openinference.span.kind", "llm.model_name", "input.value", "ai.operationId",
+                                     "gen_ai.prompt.0.content", "gen_ai.evaluation.name", "tool.name", "input"]), "LLM"))
+    elif what == 6:                               # messages in other shapes
+        attrs.append(_kv(rng.choice(["gen_ai.input.messages", "gen_ai.output.messages"]), rng.choice([
+            '[{"role":"user","parts":[{"type":"text","content":"hi"},{"type":"text","content":"there"}]}]',
+            '[{"role":"human","parts":[{"type":"text","content":"x"}]}]',
+            '[{"role":"assistant","content":"openai","tool_calls":[{"id":"c","function":{"name":"f","arguments":"{}"}}]}]',
+            '{"messages":[{"role":"user","content":"wrapped"}]}', "plain text", '  \n [{"role":"user","parts":[{"type":"text","content":"ws"}]}]',
+            '[{"role":"tool","parts":[{"type":"tool_call_response","id":7,"response":{"ok":true}}]}]',
+            '[{"role":"assistant","parts":[{"type":"tool_call","id":null,"name":"f","arguments":"{\\"a\\": [1, 2]}"}],"finish_reason":"tool_call"}]',
+            '[{"role":"assistant","parts":[{"type":"text","content":5}]}]', "[1, 2]", "[{]"])))
+    elif what == 7:                               # duplicate keys, later wins
+        if attrs:
+            attrs.append(copy.deepcopy(rng.choice(attrs)))
+            attrs[-1]["value"] = {"stringValue": "dup"}
+    elif what == 8:
+        sp["name"] = rng.choice([None, 5, "ünï", ""])
+    elif what == 9:                               # tool spans without ids or with odd arguments
+        attrs.extend([_kv("gen_ai.tool.name", "lookup"), _kv("gen_ai.tool.call.arguments", rng.choice(['{"a":1}', "[", "x", "  {}"])),
+                      _kv("gen_ai.tool.call.result", rng.choice(["ok", '{"r":1}']))])
+    elif what == 10:                              # token and cost values of odd types
+        attrs.append(_kv(rng.choice(["gen_ai.usage.input_tokens", "gen_ai.usage.cost", "tracemill.cost_usd", "tracemill.tags"]),
+                         rng.choice(_ODD_VALUES)))
+    else:
+        sp["attributes"] = rng.choice([None, [], "x", [{"key": 5, "value": {"stringValue": "a"}}], [{"key": "k"}]])
+    return sp
+
+
+@needs_native
+def test_random_mutations_map_the_same_or_are_declined(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    gt = generate_day(tmp_path / "day", day=date(2026, 1, 6), n_traces=60, traces_per_file=60)
+    base = [sp for line in gt.files[0].read_bytes().splitlines()
+            for rs in orjson.loads(line)["resourceSpans"] for ss in rs["scopeSpans"] for sp in ss["spans"]]
+    rng = random.Random(11)
+    spans = [_mutate(rng, rng.choice(base)) for _ in range(3000)]
+    resource = [_kv("service.name", "svc"), _kv("session.id", "s1"), _kv("deployment.environment", "dev")]
+    n, fast = _compare(_write(tmp_path / "mutated.jsonl", spans, resource), monkeypatch)
+    assert fast > 0 and n < len(spans) + 1
+
+
+@needs_native
+def test_native_and_python_loads_write_the_same_warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whole loads (two parse workers) with and without the fast path: the same spans, traces, tool
+    calls and feedback, apart from the load ids and times."""
+    from tracemill.ingest.loader import ingest_paths
+    from tracemill.settings import Settings
+    from tracemill.warehouse import connect
+
+    gt = generate_day(tmp_path / "day", day=date(2026, 1, 7), n_traces=200, traces_per_file=100)
+    lineage = ("load_id", "config_hash", "ingested_at", "updated_at", "first_load_id", "last_load_id")
+    tables: dict[bool, dict[str, list]] = {}
+    for on in (False, True):
+        monkeypatch.setenv("TRACEMILL_NATIVE", "1" if on else "0")
+        s = Settings(warehouse=str(tmp_path / f"wh{int(on)}"))
+        assert s.native is on
+        ingest_paths([str(p) for p in gt.files], settings=s, workers=2)
+        con = connect(s)
+        got = {}
+        for table, key in (("spans", "trace_id, span_id"), ("traces", "trace_id"), ("tool_calls", "trace_id, call_id"),
+                           ("feedback", "feedback_id")):
+            cols = [c for (c,) in con.execute("SELECT column_name FROM information_schema.columns WHERE table_name = ?",
+                                              [table]).fetchall() if c not in lineage]
+            assert cols, table
+            got[table] = con.execute(f"SELECT {', '.join(cols)} FROM {table} ORDER BY {key}").fetchall()
+        con.close()
+        tables[on] = got
+    for table, rows in tables[False].items():
+        assert len(rows) > 0, table
+        assert rows == tables[True][table], f"{table} differs between the native and the Python load"
