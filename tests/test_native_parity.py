@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pyarrow as pa
 import pytest
 
 from tracemill.demo.generator import generate_day
@@ -45,6 +46,8 @@ def _row(item: Any) -> tuple:
         v = getattr(item, f.name)
         if isinstance(item, ToolCall) and f.name == "arguments":
             v = json_text(v)   # a frozen tool span hands its arguments on as JSON text: same stored value
+        elif isinstance(item, Span) and type(v) is bytes:
+            v = v.decode()     # a frozen span's JSON text as UTF-8 bytes: the same text
         vals.append(v)
     return (name, *vals)
 
@@ -270,3 +273,33 @@ def test_native_and_python_loads_write_the_same_warehouse(tmp_path: Path, monkey
     for table, rows in tables[False].items():
         assert len(rows) > 0, table
         assert rows == tables[True][table], f"{table} differs between the native and the Python load"
+
+
+@needs_native
+def test_column_builder_matches_pyarrow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The C column builder gives the table pyarrow builds from Python lists, for spans of both paths
+    (frozen native spans hold bytes, Python ones str) and odd values; a value it does not take (an
+    int field holding a str) hands the whole table back to pyarrow, which raises as before."""
+    from tracemill.ingest.cost import CostModel
+    from tracemill.ingest.loader import _spans_table
+
+    gt = generate_day(tmp_path / "day", day=date(2026, 1, 8), n_traces=80, traces_per_file=80)
+    base = [sp for line in gt.files[0].read_bytes().splitlines()
+            for rs in orjson.loads(line)["resourceSpans"] for ss in rs["scopeSpans"] for sp in ss["spans"]]
+    rng = random.Random(5)
+    path = _write(tmp_path / "mixed.jsonl", base + [_mutate(rng, rng.choice(base)) for _ in range(600)])
+    spans = [x for x in _items(path, monkeypatch, True) if isinstance(x, Span)]
+    assert any(type(x) is FrozenSpan for x in spans) and any(type(x) is not FrozenSpan for x in spans)
+    spans[0].name = ""          # empty strings stay empty; an empty parent id becomes NULL
+    spans[1].parent_span_id = ""
+    spans[2].tags = ["ünï", "", "x"]
+    spans[3].cost_usd = 3       # an int in a float column
+    costs = CostModel({})
+    by_arrow = _spans_table(spans, "l", "c", "f", costs, use_native=False)
+    by_c = _spans_table(spans, "l", "c", "f", costs, use_native=True)
+    assert by_c.schema.equals(by_arrow.schema)
+    for name in by_arrow.column_names:
+        assert by_c[name].equals(by_arrow[name]), name
+    spans[4].input_tokens = "12"
+    with pytest.raises((TypeError, ValueError, pa.ArrowInvalid, pa.ArrowTypeError)):
+        _spans_table(spans, "l", "c", "f", costs, use_native=True)

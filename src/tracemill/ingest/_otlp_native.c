@@ -1,16 +1,18 @@
-/* Optional C fast path for mapping one OTLP/JSON span dict onto a frozen ``Span``.
+/* Optional C fast path for mapping OTLP/JSON span dicts onto frozen ``Span``s, and for turning spans
+ * into the loader's Arrow columns.
  *
  * It does what ``otlp_json.span_item`` + ``semconv.map_span`` + ``loader._freeze`` do, for the common
  * shape only: a GenAI-convention span with no events, lowercase hex ids, plain attribute values and
  * GenAI parts-based messages. Anything else (OpenInference, Vercel, deprecated forms, evaluation
- * attributes, odd types, any error) is *declined*: the function returns None and the Python path maps
- * the span, so its results and its quarantine reasons stay the reference. Value rules that are not
+ * attributes, odd types, any error) is *declined*: the Python path (otlp_json.span_item) maps that
+ * span, so its results and its quarantine reasons stay the reference. Value rules that are not
  * plain (token coercion, tags, JSON sniffing, message shapes off the fast path) call the Python
  * helpers themselves, so they cannot drift. tests/test_native_parity.py checks both paths agree.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 
 /* -- configuration (set once by setup()) ------------------------------------------------------------ */
@@ -21,10 +23,12 @@ static PyObject *kind_map, *status_map, *role_aliases, *fast_keys, *decline_pref
 static PyObject *key_class;        /* key -> int class (cache) */
 static PyTypeObject *span_type;
 static PyObject *descrs;           /* tuple of the Span slot descriptors, in field order */
+static PyObject *descr_owner;      /* (Span,): the class those descriptors belong to */
 static PyObject *kw_default;       /* ("default",) */
 static PyObject *roles_user, *roles_assistant, *roles_input;
 static int configured = 0;
 static int decline_line = 0;   /* where the last span was declined: for tests and diagnosis */
+static int debug = 0;          /* TRACEMILL_NATIVE_DEBUG set: print the error behind a decline */
 #define DECLINE do { decline_line = __LINE__; goto decline; } while (0)
 
 #define NFIELDS 32
@@ -217,14 +221,11 @@ static PyObject *json_str(PyObject *v) {
     return call1(f_str, v);
 }
 
-/* orjson.dumps(v, default=str).decode() */
-static PyObject *dumps_text(PyObject *v) {
+/* orjson.dumps(v, default=str): the JSON text as UTF-8 bytes (the column builder copies them as they are;
+ * decoding them to str first would cost more than the rest of the copy). */
+static PyObject *dumps_json(PyObject *v) {
     PyObject *args[2] = {v, (PyObject *)&PyUnicode_Type};
-    PyObject *b = PyObject_Vectorcall(f_dumps, args, 1, kw_default);
-    if (b == NULL) return NULL;
-    PyObject *s = PyUnicode_DecodeUTF8(PyBytes_AS_STRING(b), PyBytes_GET_SIZE(b), NULL);
-    Py_DECREF(b);
-    return s;
+    return PyObject_Vectorcall(f_dumps, args, 1, kw_default);
 }
 
 /* semconv._int for the plain cases, the Python helper for the rest. */
@@ -407,16 +408,9 @@ static PyObject *last_content(PyObject *msgs, PyObject *roles) {
 
 /* -- the span ----------------------------------------------------------------------------------------- */
 
-static PyObject *span_row(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 3) {
-        PyErr_SetString(PyExc_TypeError, "span_row(sp, base, source)");
-        return NULL;
-    }
-    if (!configured) {
-        PyErr_SetString(PyExc_RuntimeError, "_otlp_native.setup() was not called");
-        return NULL;
-    }
-    PyObject *sp = args[0], *base = args[1], *source = args[2];
+/* The frozen Span of one OTLP span dict (new ref), with its parsed output messages in *outm_out (new
+ * ref); or None (new ref) when the span is declined. Never NULL: any error is a decline. */
+static PyObject *map_one(PyObject *sp, PyObject *base, PyObject *source, PyObject **outm_out) {
     PyObject *f[NFIELDS] = {0};
     PyObject *merged = NULL, *vals[NF] = {0}, *inp = NULL, *outm = NULL, *tool_args = NULL;
     PyObject *result = NULL;
@@ -588,10 +582,10 @@ static PyObject *span_row(PyObject *self, PyObject *const *args, Py_ssize_t narg
     f[S_OUT_TEXT] = out_text;
 
     /* frozen JSON text */
-    if ((f[S_IN_MSGS] = inp == Py_None ? Py_NewRef(Py_None) : dumps_text(inp)) == NULL) DECLINE;
-    if ((f[S_OUT_MSGS] = outm == Py_None ? Py_NewRef(Py_None) : dumps_text(outm)) == NULL) DECLINE;
-    if ((f[S_ATTRS] = dumps_text(merged)) == NULL) DECLINE;
-    if ((f[S_RAW] = dumps_text(sp)) == NULL) DECLINE;
+    if ((f[S_IN_MSGS] = inp == Py_None ? Py_NewRef(Py_None) : dumps_json(inp)) == NULL) DECLINE;
+    if ((f[S_OUT_MSGS] = outm == Py_None ? Py_NewRef(Py_None) : dumps_json(outm)) == NULL) DECLINE;
+    if ((f[S_ATTRS] = dumps_json(merged)) == NULL) DECLINE;
+    if ((f[S_RAW] = dumps_json(sp)) == NULL) DECLINE;
 
     /* the Span */
     PyObject *span = span_type->tp_alloc(span_type, 0);
@@ -603,17 +597,12 @@ static PyObject *span_row(PyObject *self, PyObject *const *args, Py_ssize_t narg
             DECLINE;
         }
     }
-    result = PyTuple_New(2);
-    if (result == NULL) {
-        Py_DECREF(span);
-        DECLINE;
-    }
-    PyTuple_SET_ITEM(result, 0, span);
-    PyTuple_SET_ITEM(result, 1, Py_NewRef(outm));
+    result = span;
+    *outm_out = Py_NewRef(outm);
     goto done;
 
 decline:
-    if (getenv("TRACEMILL_NATIVE_DEBUG") && PyErr_Occurred()) PyErr_Print();
+    if (debug && PyErr_Occurred()) PyErr_Print();
     PyErr_Clear();
     result = Py_NewRef(Py_None);
 done:
@@ -623,6 +612,265 @@ done:
     Py_XDECREF(outm);
     Py_XDECREF(tool_args);
     return result;
+}
+
+static int check_ready(void) {
+    if (!configured) PyErr_SetString(PyExc_RuntimeError, "_otlp_native.setup() was not called");
+    return configured;
+}
+
+/* True when ToolCallTracker.observe has something to record: a tool span, or output messages that
+ * request tool calls (for any other span it returns None and changes nothing). */
+static int wants_observe(PyObject *span, PyObject *outm) {
+    PyObject *d = PyTuple_GET_ITEM(descrs, S_KIND);
+    PyObject *kind = Py_TYPE(d)->tp_descr_get(d, span, NULL);
+    if (kind == NULL) return -1;
+    int tool = PyUnicode_Check(kind) && PyUnicode_Compare(kind, s_tool) == 0;
+    Py_DECREF(kind);
+    if (tool) return 1;
+    if (!PyList_Check(outm)) return outm != Py_None;   /* not the fast path's list: let observe decide */
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(outm); i++) {
+        PyObject *m = PyList_GET_ITEM(outm, i);
+        if (!PyDict_Check(m)) return 1;
+        PyObject *tc = dget(m, s_tool_calls);
+        if (tc == NULL) {
+            if (PyErr_Occurred()) return -1;
+            continue;
+        }
+        int t = PyObject_IsTrue(tc);
+        if (t != 0) return t;
+    }
+    return 0;
+}
+
+static int append_call(PyObject *out, PyObject *observe, PyObject *span, PyObject *outm) {
+    PyObject *a[2] = {span, outm};
+    PyObject *tc = PyObject_Vectorcall(observe, a, outm ? 2 : 1, NULL);
+    if (tc == NULL) return -1;
+    int rc = tc == Py_None ? 0 : PyList_Append(out, tc);
+    Py_DECREF(tc);
+    return rc;
+}
+
+/* map_spans(spans, base, source, line_no, out, observe, slow): the span loop of one scope of an OTLP
+ * request. Each span is mapped here or, when declined, by ``slow(sp, base, source, line_no, out)``
+ * (otlp_json.span_item, which appends the span or its Rejected); items go to ``out`` in order, each
+ * mapped span followed by the ToolCall ``observe`` returns for it. */
+static PyObject *map_spans(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 7 || !PyList_CheckExact(args[0]) || !PyList_CheckExact(args[4])) {
+        PyErr_SetString(PyExc_TypeError, "map_spans(spans: list, base, source, line_no, out: list, observe, slow)");
+        return NULL;
+    }
+    if (!check_ready()) return NULL;
+    PyObject *spans = args[0], *base = args[1], *source = args[2], *out = args[4], *observe = args[5], *slow = args[6];
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(spans); i++) {
+        PyObject *sp = PyList_GET_ITEM(spans, i);
+        PyObject *outm = NULL, *span = map_one(sp, base, source, &outm);
+        if (span != Py_None) {
+            int rc = PyList_Append(out, span), want = rc < 0 ? -1 : wants_observe(span, outm);
+            if (want > 0) rc = append_call(out, observe, span, outm);
+            Py_DECREF(span);
+            Py_DECREF(outm);
+            if (rc < 0 || want < 0) return NULL;
+            continue;
+        }
+        Py_DECREF(span);
+        PyObject *a[5] = {sp, base, source, args[3], out};
+        span = PyObject_Vectorcall(slow, a, 5, NULL);
+        if (span == NULL) return NULL;
+        int rc = span == Py_None ? 0 : append_call(out, observe, span, NULL);
+        Py_DECREF(span);
+        if (rc < 0) return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+
+/* -- columns: Arrow buffers for the loader's span table ------------------------------------------------- */
+
+/* A growable buffer backed by a bytearray, handed to pyarrow without a copy (pa.py_buffer). */
+typedef struct { PyObject *ba; Py_ssize_t len; } Buf;
+
+static int buf_put(Buf *b, const void *src, Py_ssize_t n) {
+    if (b->ba == NULL && (b->ba = PyByteArray_FromStringAndSize(NULL, 0)) == NULL) return -1;
+    Py_ssize_t cap = PyByteArray_GET_SIZE(b->ba);
+    if (b->len + n > cap) {
+        Py_ssize_t want = cap ? cap : 1024;
+        while (want < b->len + n) want *= 2;
+        if (PyByteArray_Resize(b->ba, want) < 0) return -1;
+    }
+    if (n) memcpy(PyByteArray_AS_STRING(b->ba) + b->len, src, n);
+    b->len += n;
+    return 0;
+}
+
+/* The bytearray cut to its length (a new reference); an empty one when nothing was written. */
+static PyObject *buf_take(Buf *b) {
+    if (b->ba == NULL) return PyByteArray_FromStringAndSize(NULL, 0);
+    if (PyByteArray_Resize(b->ba, b->len) < 0) return NULL;
+    PyObject *o = b->ba;
+    b->ba = NULL;
+    return o;
+}
+
+enum { C_STR = 0, C_INT64 = 1, C_FLOAT64 = 2, C_LIST_STR = 3, C_STR_EMPTY_NULL = 4 };
+
+typedef struct {
+    int field, kind;
+    Buf data, offs, valid, cdata, coffs, cvalid;   /* c*: the strings of a list column */
+    Py_ssize_t nulls, cn, cnulls;
+} Col;
+
+static int bit_put(Buf *bm, Py_ssize_t i, int set) {
+    if ((i & 7) == 0) {
+        unsigned char z = 0;
+        if (buf_put(bm, &z, 1) < 0) return -1;
+    }
+    if (set) PyByteArray_AS_STRING(bm->ba)[i >> 3] |= (char)(1u << (i & 7));
+    return 0;
+}
+
+/* Append one str (or None) to a string column; 1 = appended, 0 = not a str/None (fall back), -1 = error. */
+static int put_str(PyObject *v, int empty_null, Buf *data, Buf *offs, Buf *valid, Py_ssize_t i, Py_ssize_t *nulls) {
+    int ok_value = v != Py_None && PyUnicode_CheckExact(v) && !(empty_null && PyUnicode_GET_LENGTH(v) == 0);
+    if (!empty_null && PyBytes_CheckExact(v)) {   /* JSON text from orjson: valid UTF-8 already */
+        Py_ssize_t n = PyBytes_GET_SIZE(v);
+        if (data->len + n > INT32_MAX) return 0;
+        if (buf_put(data, PyBytes_AS_STRING(v), n) < 0) return -1;
+        ok_value = 1;
+    } else if (ok_value) {
+        Py_ssize_t n;
+        const char *u = PyUnicode_AsUTF8AndSize(v, &n);
+        if (u == NULL) return -1;
+        if (data->len + n > INT32_MAX) return 0;
+        if (buf_put(data, u, n) < 0) return -1;
+    } else if (v == Py_None || (empty_null && PyUnicode_CheckExact(v))) {
+        (*nulls)++;
+    } else {
+        return 0;
+    }
+    if (bit_put(valid, i, ok_value) < 0) return -1;
+    int32_t off = (int32_t)data->len;
+    return buf_put(offs, &off, sizeof off) < 0 ? -1 : 1;
+}
+
+static int put_value(Col *c, PyObject *v, Py_ssize_t i) {
+    switch (c->kind) {
+    case C_STR:
+    case C_STR_EMPTY_NULL:
+        return put_str(v, c->kind == C_STR_EMPTY_NULL, &c->data, &c->offs, &c->valid, i, &c->nulls);
+    case C_INT64:
+    case C_FLOAT64: {
+        union { int64_t i; double d; } x = {0};
+        int ok_value = 0;
+        if (v == Py_None) {
+            c->nulls++;
+        } else if (c->kind == C_INT64 && PyLong_CheckExact(v)) {
+            int overflow = 0;
+            long long y = PyLong_AsLongLongAndOverflow(v, &overflow);
+            if (overflow) return 0;
+            x.i = (int64_t)y;
+            ok_value = 1;
+        } else if (c->kind == C_FLOAT64 && (PyFloat_CheckExact(v) || PyLong_CheckExact(v))) {
+            x.d = PyFloat_AsDouble(v);
+            if (x.d == -1.0 && PyErr_Occurred()) return -1;
+            ok_value = 1;
+        } else {
+            return 0;
+        }
+        if (bit_put(&c->valid, i, ok_value) < 0) return -1;
+        return buf_put(&c->data, &x, sizeof x) < 0 ? -1 : 1;
+    }
+    case C_LIST_STR: {
+        int ok_value = v != Py_None;
+        if (v == Py_None) {
+            c->nulls++;
+        } else if (PyList_CheckExact(v)) {
+            for (Py_ssize_t j = 0; j < PyList_GET_SIZE(v); j++) {
+                int r = put_str(PyList_GET_ITEM(v, j), 0, &c->cdata, &c->coffs, &c->cvalid, c->cn, &c->cnulls);
+                if (r != 1) return r;
+                c->cn++;
+            }
+        } else {
+            return 0;
+        }
+        if (bit_put(&c->valid, i, ok_value) < 0) return -1;
+        int32_t o = (int32_t)c->cn;
+        return buf_put(&c->offs, &o, sizeof o) < 0 ? -1 : 1;
+    }
+    }
+    return 0;
+}
+
+static void col_clear(Col *c) {
+    Py_CLEAR(c->data.ba); Py_CLEAR(c->offs.ba); Py_CLEAR(c->valid.ba);
+    Py_CLEAR(c->cdata.ba); Py_CLEAR(c->coffs.ba); Py_CLEAR(c->cvalid.ba);
+}
+
+/* (null count, validity or None, ...buffers) of a finished column. */
+static PyObject *col_take(Col *c) {
+    PyObject *valid = c->nulls ? buf_take(&c->valid) : Py_NewRef(Py_None);
+    if (valid == NULL) return NULL;
+    if (c->kind == C_INT64 || c->kind == C_FLOAT64) return Py_BuildValue("(nNN)", c->nulls, valid, buf_take(&c->data));
+    if (c->kind == C_LIST_STR) {
+        PyObject *cvalid = c->cnulls ? buf_take(&c->cvalid) : Py_NewRef(Py_None);
+        if (cvalid == NULL) { Py_DECREF(valid); return NULL; }
+        return Py_BuildValue("(nNN(nnNNN))", c->nulls, valid, buf_take(&c->offs), c->cn, c->cnulls, cvalid,
+                             buf_take(&c->coffs), buf_take(&c->cdata));
+    }
+    return Py_BuildValue("(nNNN)", c->nulls, valid, buf_take(&c->offs), buf_take(&c->data));
+}
+
+/* columns(spans, spec) -> [buffers per column] | None. spec: ((field index, kind), ...). One pass over
+ * the spans (row by row, while each span is in cache). None when some value is of a type only
+ * pyarrow's own conversion takes: the caller builds the table the slow way. */
+static PyObject *columns(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 2 || !PyList_CheckExact(args[0]) || !PyTuple_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "columns(spans: list, spec: tuple)");
+        return NULL;
+    }
+    if (!check_ready()) return NULL;
+    PyObject *spans = args[0], *spec = args[1], *out = NULL;
+    Py_ssize_t n = PyList_GET_SIZE(spans), nc = PyTuple_GET_SIZE(spec);
+    PyTypeObject *owner = (PyTypeObject *)PyTuple_GET_ITEM(descr_owner, 0);
+    Col *cols = PyMem_Calloc(nc ? nc : 1, sizeof(Col));
+    if (cols == NULL) return PyErr_NoMemory();
+    int32_t zero = 0;
+    for (Py_ssize_t c = 0; c < nc; c++) {
+        if (!PyArg_ParseTuple(PyTuple_GET_ITEM(spec, c), "ii", &cols[c].field, &cols[c].kind) ||
+            cols[c].field < 0 || cols[c].field >= NFIELDS || cols[c].kind < 0 || cols[c].kind > C_STR_EMPTY_NULL) {
+            if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "bad column spec");
+            goto done;
+        }
+        if (cols[c].kind != C_INT64 && cols[c].kind != C_FLOAT64 && buf_put(&cols[c].offs, &zero, sizeof zero) < 0) goto done;
+        if (cols[c].kind == C_LIST_STR && buf_put(&cols[c].coffs, &zero, sizeof zero) < 0) goto done;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *sp = PyList_GET_ITEM(spans, i);
+        if (!PyObject_TypeCheck(sp, owner)) {
+            PyErr_SetString(PyExc_TypeError, "columns() takes Span objects");
+            goto done;
+        }
+        for (Py_ssize_t c = 0; c < nc; c++) {
+            PyObject *d = PyTuple_GET_ITEM(descrs, cols[c].field);
+            PyObject *v = Py_TYPE(d)->tp_descr_get(d, sp, NULL);
+            if (v == NULL) goto done;
+            int r = put_value(&cols[c], v, i);
+            Py_DECREF(v);
+            if (r < 0) goto done;
+            if (r == 0) { out = Py_NewRef(Py_None); goto done; }   /* a value only pyarrow converts */
+        }
+    }
+    if ((out = PyList_New(nc)) == NULL) goto done;
+    for (Py_ssize_t c = 0; c < nc; c++) {
+        PyObject *t = col_take(&cols[c]);
+        if (t == NULL) { Py_CLEAR(out); goto done; }
+        PyList_SET_ITEM(out, c, t);
+    }
+done:
+    for (Py_ssize_t c = 0; c < nc; c++) col_clear(&cols[c]);
+    PyMem_Free(cols);
+    return out;
 }
 
 /* -- setup --------------------------------------------------------------------------------------------- */
@@ -652,6 +900,7 @@ static PyObject *setup(PyObject *self, PyObject *cfg) {
     PyObject *st; NEED(st, "span_type");
     span_type = (PyTypeObject *)st;
     NEED(descrs, "descriptors");
+    NEED(descr_owner, "descriptor_owner");
     if (!PyTuple_Check(descrs) || PyTuple_GET_SIZE(descrs) != NFIELDS) {
         PyErr_SetString(PyExc_ValueError, "descriptors must be a tuple of the 32 Span field descriptors");
         return NULL;
@@ -686,6 +935,7 @@ static PyObject *setup(PyObject *self, PyObject *cfg) {
     if ((roles_user = PyTuple_Pack(1, s_user)) == NULL) return NULL;
     if ((roles_assistant = PyTuple_Pack(1, s_assistant)) == NULL) return NULL;
     if ((roles_input = PyTuple_Pack(3, s_user, s_tool, sys_s)) == NULL) return NULL;
+    debug = getenv("TRACEMILL_NATIVE_DEBUG") != NULL;
     configured = 1;
     Py_RETURN_NONE;
 }
@@ -693,10 +943,12 @@ static PyObject *setup(PyObject *self, PyObject *cfg) {
 static PyObject *last_decline(PyObject *self, PyObject *unused) { return PyLong_FromLong(decline_line); }
 
 static PyMethodDef methods[] = {
+    {"map_spans", (PyCFunction)(void (*)(void))map_spans, METH_FASTCALL,
+     "map_spans(spans, base, source, line_no, out, observe, slow): map one scope's spans into out."},
+    {"columns", (PyCFunction)(void (*)(void))columns, METH_FASTCALL,
+     "columns(spans, ((field index, kind), ...)) -> Arrow buffers per column | None (None: use pyarrow)."},
     {"last_decline", last_decline, METH_NOARGS, "The C source line where the last declined span was declined."},
     {"setup", setup, METH_O, "setup(config): the Python helpers and tables the fast path defers to."},
-    {"span_row", (PyCFunction)(void (*)(void))span_row, METH_FASTCALL,
-     "span_row(sp, base, source) -> (Span, output_messages) | None (None: the Python path maps it)."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
+from operator import attrgetter
 from typing import Any
 
 import duckdb
@@ -26,6 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tracemill.errors import ConflictError, DataError, TracemillError
+from tracemill.ingest import native
 from tracemill.ingest import sources as sources_mod
 from tracemill.ingest.cost import CostModel, load_prices
 from tracemill.ingest.formats import FormatOptions, Source, detect, get
@@ -99,59 +101,60 @@ def _freeze(s: Span) -> None:
     s.tool_arguments = _json(s.tool_arguments)
 
 
-def _spans_table(spans: list[Span], load_id: str, chash: str, source_file: str | None, costs: CostModel) -> pa.Table:
+# The span table's columns taken from Span fields, in table order, with how each becomes Arrow
+# ("text_or_null": an empty string is stored as NULL). Both builders below follow it.
+_SPAN_FIELDS: tuple[tuple[str, str], ...] = (
+    ("trace_id", "text"), ("span_id", "text"), ("parent_span_id", "text_or_null"), ("name", "text"),
+    ("kind", "text"), ("start_ns", "int"), ("end_ns", "int"), ("status_code", "text"), ("status_message", "text"),
+    ("model", "text"), ("provider", "text"), ("input_tokens", "int"), ("output_tokens", "int"),
+    ("total_tokens", "int"), ("cost_usd", "float"), ("input_text", "text"), ("output_text", "text"),
+    ("input_messages", "json"), ("output_messages", "json"), ("tool_name", "text"), ("tool_call_id", "text"),
+    ("tool_arguments", "json"), ("tool_result", "text"), ("user_id", "text"), ("session_id", "text"),
+    ("tags", "tags"), ("environment", "text"), ("app_version", "text"), ("service_name", "text"),
+    ("attributes", "json"), ("raw", "json"), ("source", "text"),
+)
+_ARROW_TYPES = {"text": pa.string(), "text_or_null": pa.string(), "int": pa.int64(), "float": pa.float64(),
+                "json": _JSON, "tags": pa.list_(pa.string())}
+
+
+def _field_arrays(spans: list[Span], use_native: bool) -> dict[str, pa.Array]:
+    """The Span-field columns: from the native column builder when asked for and compiled, else by
+    pyarrow from Python lists (also when a value is of a type only pyarrow converts)."""
+    got = native.span_columns(spans, _SPAN_FIELDS) if use_native and native.available() else None
+    if got is not None:
+        return got
+    out: dict[str, pa.Array] = {}
+    for name, kind in _SPAN_FIELDS:
+        values = list(map(attrgetter(name), spans))
+        if kind == "text_or_null":
+            values = [v or None for v in values]
+        out[name] = pa.array(values, _ARROW_TYPES[kind])
+    return out
+
+
+def _spans_table(spans: list[Span], load_id: str, chash: str, source_file: str | None, costs: CostModel,
+                 use_native: bool = False) -> pa.Table:
     for s in spans:
         if s.cost_usd is None and s.kind == "llm" and (s.input_tokens is not None or s.output_tokens is not None):
             s.cost_usd = costs.cost(s.model, s.provider, s.input_tokens, s.output_tokens)
-    start = [s.start_ns for s in spans]
-    end = [s.end_ns for s in spans]
-    start_ns, end_ns = pa.array(start, pa.int64()), pa.array(end, pa.int64())
-    cols: dict[str, pa.Array | list] = {
-        "trace_id": [s.trace_id for s in spans],
-        "span_id": [s.span_id for s in spans],
-        "parent_span_id": [s.parent_span_id or None for s in spans],
-        "name": [s.name for s in spans],
-        "kind": [s.kind for s in spans],
-        "start_ns": start_ns,
-        "end_ns": end_ns,
-        "start_time": start_ns.cast(_TS),
-        "end_time": end_ns.cast(_TS),
-        "duration_ms": pa.array([(e - b) / 1e6 if b is not None and e is not None else None
-                                 for b, e in zip(start, end)], pa.float64()),
-        "status_code": [s.status_code for s in spans],
-        "status_message": [s.status_message for s in spans],
-        "model": [s.model for s in spans],
-        "provider": [s.provider for s in spans],
-        "input_tokens": pa.array([s.input_tokens for s in spans], pa.int64()),
-        "output_tokens": pa.array([s.output_tokens for s in spans], pa.int64()),
-        "total_tokens": pa.array([s.total_tokens for s in spans], pa.int64()),
-        "cost_usd": pa.array([s.cost_usd for s in spans], pa.float64()),
-        "input_text": [s.input_text for s in spans],
-        "output_text": [s.output_text for s in spans],
-        "input_messages": pa.array([s.input_messages for s in spans], _JSON),
-        "output_messages": pa.array([s.output_messages for s in spans], _JSON),
-        "tool_name": [s.tool_name for s in spans],
-        "tool_call_id": [s.tool_call_id for s in spans],
-        "tool_arguments": pa.array([s.tool_arguments for s in spans], _JSON),
-        "tool_result": [s.tool_result for s in spans],
-        "user_id": [s.user_id for s in spans],
-        "session_id": [s.session_id for s in spans],
-        "tags": pa.array([s.tags for s in spans], pa.list_(pa.string())),
-        "environment": [s.environment for s in spans],
-        "app_version": [s.app_version for s in spans],
-        "service_name": [s.service_name for s in spans],
-        "attributes": pa.array([s.attributes for s in spans], _JSON),
-        "raw": pa.array([s.raw for s in spans], _JSON),
-        "source": [s.source for s in spans],
-    }
+    arrays = _field_arrays(spans, use_native)
+    start_ns, end_ns = arrays["start_ns"], arrays["end_ns"]
+    cols: dict[str, pa.Array] = {}
+    for name, _ in _SPAN_FIELDS:
+        cols[name] = arrays[name]
+        if name == "end_ns":   # derived columns, after the times
+            cols["start_time"] = start_ns.cast(_TS)
+            cols["end_time"] = end_ns.cast(_TS)
+            # (end - start) / 1e6 exactly as Python computes it: an exact int64 difference, then a float division.
+            cols["duration_ms"] = pc.divide(pc.cast(pc.subtract(end_ns, start_ns), pa.float64(), safe=False), 1e6)
     n = len(spans)
     cols["source_file"] = pa.array([source_file] * n, pa.string())
     cols["load_id"] = pa.array([load_id] * n, pa.string())
     cols["config_hash"] = pa.array([chash] * n, pa.string())
     cols["schema_version"] = pa.array([SCHEMA_VERSION] * n, pa.int32())
-    # Every column has a fixed type (the plain lists are all text), so the tables a chunk is built
-    # from concatenate without promotion even when a column is empty in one of them.
-    return pa.table({k: (v if isinstance(v, pa.Array) else pa.array(v, pa.string())) for k, v in cols.items()})
+    # Every column has a fixed type, so the tables a chunk is built from concatenate without
+    # promotion even when a column is empty in one of them.
+    return pa.table(cols)
 
 
 def _tool_calls_table(calls: list[ToolCall], load_id: str) -> pa.Table:
@@ -257,11 +260,13 @@ def build_chunks(
     costs: CostModel,
     batch_spans: int,
     cpu: dict[str, float] | None = None,
+    native: bool = False,
 ) -> Iterator[Chunk]:
     """Group parser items into chunks of at most ``batch_spans`` spans (rejected records every 10k).
 
     ``cpu`` (if given) gets the CPU seconds spent building tables under "build"; the rest of the
-    time a caller measures around this generator is the parser's.
+    time a caller measures around this generator is the parser's. ``native``: build the span columns
+    with the C extension when it is compiled (``TRACEMILL_NATIVE``).
     """
     spans: list[Span] = []    # this chunk's spans not yet in one of its tables
     parts: list[pa.Table] = []
@@ -299,12 +304,12 @@ def build_chunks(
         for sp in spans:   # in-chunk repeats: the first copy wins, the others are counted as duplicates
             key = (sp.trace_id, sp.span_id)
             if key in keys:
-                duplicate_raw.append(sp.raw)
+                duplicate_raw.append(sp.raw.decode() if type(sp.raw) is bytes else sp.raw)
             else:
                 keys.add(key)
                 fresh.append(sp)
         if fresh:
-            parts.append(_spans_table(fresh, load_id, chash, source_file, costs))
+            parts.append(_spans_table(fresh, load_id, chash, source_file, costs, native))
         spans, frozen = [], 0
         charge(t0)
 
@@ -453,7 +458,8 @@ def _parse_files(files: list[tuple[str, str]], cfg: _WorkerConfig, put: Callable
             src = sources_mod.local_source(path)
             fmt = get(fmt_name)
             for chunk in build_chunks(fmt.parse(src, cfg.options), load_id=cfg.load_id, chash=cfg.chash,
-                                      source_file=path, costs=costs, batch_spans=cfg.batch_spans, cpu=cpu):
+                                      source_file=path, costs=costs, batch_spans=cfg.batch_spans, cpu=cpu,
+                                      native=cfg.options.native):
                 t0 = time.process_time()
                 seq += 1
                 base = os.path.join(cfg.spool_dir, f"{os.getpid()}-{seq}")
@@ -812,7 +818,8 @@ class Load:
 
         cpu: dict[str, float] = {}
         gen = build_chunks(rest(), load_id=self.summary.load_id, chash=self.config_hash, source_file=label,
-                           costs=self.costs, batch_spans=self.settings.ingest_batch_spans, cpu=cpu)
+                           costs=self.costs, batch_spans=self.settings.ingest_batch_spans, cpu=cpu,
+                           native=self.settings.native)
         while True:
             with self.stats.timed("parse_build_inprocess"):
                 chunk = next(gen, None)

@@ -17,11 +17,12 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
+import pyarrow as pa
 
 from tracemill.ingest import semconv
 from tracemill.ingest.records import FrozenSpan, Span, json_text
 
-__all__ = ["available", "span_mapper"]
+__all__ = ["ScopeMapper", "available", "scope_mapper", "span_columns"]
 
 try:
     from tracemill.ingest import _otlp_native as _ext  # type: ignore[attr-defined]
@@ -72,7 +73,7 @@ def _setup() -> None:
         "json_text": json_text, "kind_map": semconv._GENAI_KIND, "status_map": _status_map(),
         "role_aliases": semconv._ROLE_ALIASES, "fast_keys": _fast_keys(),
         "decline_prefixes": _DECLINE_PREFIXES, "decline_keys": set(_DECLINE_KEYS),
-        "span_type": FrozenSpan, "descriptors": tuple(Span.__dict__[n] for n in names),
+        "span_type": FrozenSpan, "descriptors": tuple(Span.__dict__[n] for n in names), "descriptor_owner": (Span,),
     })
     _SETUP_DONE = True
 
@@ -88,11 +89,63 @@ def available() -> bool:
     return _ext is not None
 
 
-def span_mapper() -> Callable[[Any, dict[str, Any], str], tuple[Span, list | None] | None] | None:
-    """``map(sp, base_attrs, source) -> (frozen Span, parsed output messages) | None``, or None when
-    the extension is not compiled. (The loader asks for it unless ``TRACEMILL_NATIVE=0``.)"""
+ScopeMapper = Callable[[list, dict[str, Any], str, "int | None", list, Callable, Callable], None]
+
+
+def scope_mapper() -> ScopeMapper | None:
+    """``map_spans(spans, base, source, line_no, out, observe, slow)``: the span loop of one OTLP scope in
+    C. Spans it declines go to ``slow`` (``otlp_json.span_item``); items land in ``out`` in order, each
+    span followed by the ToolCall ``observe`` (``ToolCallTracker.observe``) gives for it. None when the
+    extension is not compiled. (The loader asks for it unless ``TRACEMILL_NATIVE=0``.)"""
     if _ext is None:
         return None
     if not _SETUP_DONE:
         _setup()
-    return _ext.span_row
+    return _ext.map_spans
+
+
+# Column kinds of span_columns() (the loader's names) -> the C builder's codes.
+_KIND_CODES = {"text": 0, "int": 1, "float": 2, "tags": 3, "text_or_null": 4, "json": 0}
+_SPECS: dict[tuple, tuple] = {}
+
+
+def span_columns(spans: list[Span], fields: tuple[tuple[str, str], ...]) -> dict[str, pa.Array] | None:
+    """Arrow arrays of the given Span fields, built in C straight from the spans' slots, or None when
+    some value is of a type only pyarrow's own conversion takes (the caller then uses ``pa.array``).
+
+    ``fields``: (field name, kind) with kind text | text_or_null (empty string -> NULL) | int | float
+    | json (text already serialised, stored as Arrow's JSON type) | tags (list of strings)."""
+    if not _SETUP_DONE:
+        _setup()
+    spec = _SPECS.get(fields)
+    if spec is None:
+        index = {n: i for i, n in enumerate(_FIELD_ORDER)}
+        spec = _SPECS[fields] = tuple((index[name], _KIND_CODES[kind]) for name, kind in fields)
+    raw = _ext.columns(spans, spec)
+    if raw is None:
+        return None
+    n = len(spans)
+    out: dict[str, pa.Array] = {}
+    for (name, kind), bufs in zip(fields, raw):
+        if kind in ("int", "float"):
+            nulls, valid, values = bufs
+            typ = pa.int64() if kind == "int" else pa.float64()
+            arr = pa.Array.from_buffers(typ, n, [_buf(valid), pa.py_buffer(values)], null_count=nulls)
+        elif kind == "tags":
+            nulls, valid, offsets, (cn, cnulls, cvalid, coffsets, cdata) = bufs
+            child = pa.Array.from_buffers(pa.string(), cn, [_buf(cvalid), pa.py_buffer(coffsets), pa.py_buffer(cdata)],
+                                          null_count=cnulls)
+            arr = pa.Array.from_buffers(pa.list_(pa.string()), n, [_buf(valid), pa.py_buffer(offsets)], null_count=nulls,
+                                        children=[child])
+        else:
+            nulls, valid, offsets, data = bufs
+            arr = pa.Array.from_buffers(pa.string(), n, [_buf(valid), pa.py_buffer(offsets), pa.py_buffer(data)],
+                                        null_count=nulls)
+            if kind == "json":
+                arr = pa.ExtensionArray.from_storage(pa.json_(), arr)
+        out[name] = arr
+    return out
+
+
+def _buf(b: bytes | None) -> pa.Buffer | None:
+    return None if b is None else pa.py_buffer(b)

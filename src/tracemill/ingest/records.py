@@ -59,7 +59,8 @@ class Span:
 
 class FrozenSpan(Span):
     """A ``Span`` whose JSON fields (raw, attributes, messages, tool arguments) already hold JSON text,
-    as ``json_text`` writes it: what the native OTLP mapper returns. The loader does not freeze it again."""
+    as ``json_text`` writes it (raw, attributes and messages as its UTF-8 bytes): what the native OTLP
+    mapper returns. The loader does not freeze it again."""
 
     __slots__ = ()
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import IO, Any
 
 import orjson
@@ -20,7 +20,7 @@ import orjson
 from tracemill.errors import DataError
 from tracemill.ingest.formats import Format, FormatOptions, Source, register
 from tracemill.ingest.formats._common import raw_json
-from tracemill.ingest.native import span_mapper
+from tracemill.ingest.native import ScopeMapper, scope_mapper
 from tracemill.ingest.records import Item, Rejected, Span
 from tracemill.ingest.semconv import Event, ToolCallTracker, decode_kvlist, map_span
 
@@ -79,8 +79,6 @@ def _hex_id(v: Any, nbytes: int) -> str | None:
     return None if h in _ZERO_IDS else h
 
 
-# native.span_mapper()'s function: (span dict, base attributes, source) -> (frozen Span, output messages) | None
-FastMapper = Callable[[Any, dict[str, Any], str], "tuple[Span, list | None] | None"]
 _MAX_NS = 2**63 - 1
 MAPPING_ERRORS = (TypeError, ValueError, AttributeError, KeyError, IndexError, RecursionError)
 
@@ -201,10 +199,10 @@ def span_item(sp: Any, base: dict[str, Any], fmt: str, line_no: int | None, out:
 
 
 def request_items(req: Any, *, fmt: str, line_no: int | None, tracker: ToolCallTracker,
-                  raw: bytes | None = None, fast: FastMapper | None = None) -> list[Item]:
+                  raw: bytes | None = None, fast: ScopeMapper | None = None) -> list[Item]:
     """All items of one ``ExportTraceServiceRequest`` dict (OTLP/JSON or ``MessageToDict`` form).
 
-    ``fast`` is the native mapper (``native.span_mapper()``): spans it maps come frozen; the ones
+    ``fast`` is the native span loop (``native.scope_mapper()``): spans it maps come frozen; the ones
     it declines go through ``span_item``."""
     out: list[Item] = []
     if type(req) is not dict:
@@ -248,15 +246,10 @@ def request_items(req: Any, *, fmt: str, line_no: int | None, tracker: ToolCallT
             out.append(Rejected("wrong_type", f"resourceSpans entry: {e}", raw_json(rs), line_no))
             continue
         for base, spans in scopes:
+            if fast is not None and type(spans) is list:
+                fast(spans, base, fmt, line_no, out, observe, span_item)
+                continue
             for sp in spans:
-                if fast is not None:
-                    hit = fast(sp, base, fmt)
-                    if hit is not None:
-                        out.append(hit[0])
-                        tc = observe(hit[0], hit[1])
-                        if tc is not None:
-                            out.append(tc)
-                        continue
                 span = span_item(sp, base, fmt, line_no, out)
                 if span is not None:
                     tc = observe(span)
@@ -371,7 +364,7 @@ def json_records(source: Source, options: FormatOptions) -> Iterator[tuple[int, 
 def parse(source: Source, options: FormatOptions) -> Iterator[Item]:
     """Items of an OTLP/JSON file: spans, their tool calls and feedback, and rejected records."""
     tracker = ToolCallTracker()
-    fast = span_mapper() if options.native else None
+    fast = scope_mapper() if options.native else None
     first = True
     for line_no, rec in json_records(source, options):
         if isinstance(rec, Rejected):
