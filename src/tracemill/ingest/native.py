@@ -2,10 +2,10 @@
 
 ``_otlp_native.c`` maps the common span shape (GenAI conventions, no events, plain attribute values,
 parts-based messages) straight to a frozen ``Span``: the work of ``otlp_json.span_item``,
-``semconv.map_span`` and the loader's freeze, about four times faster. It declines every other span
-(returns None) and the Python path maps it, so Python stays the reference: the C code calls the
-Python helpers for every value rule that is not plain, and ``tests/test_native_parity.py`` checks
-that both paths give the same rows.
+``semconv.map_span`` and the loader's freeze, about three times faster. It declines every other span,
+which ``span_item`` then maps, so Python stays the reference: the C code calls the Python helpers for
+every value rule that is not plain, and ``tests/test_native_parity.py`` checks that both paths give
+the same rows. It also builds the span table's Arrow columns from the spans (``span_columns``).
 
 The extension is built when the package is installed (``hatch_build.py``) if a C compiler is there;
 without one, ingest runs the Python path only. ``TRACEMILL_NATIVE=0`` turns the fast path off.
@@ -34,7 +34,6 @@ except ImportError:   # not compiled (no C compiler at install time): the Python
 _DECLINE_PREFIXES = ("openinference.", "llm.", "tool.", "tool_call.", "ai.", "input.", "output.", "tag.",
                      "gen_ai.prompt", "gen_ai.completion", "gen_ai.system_instructions", "gen_ai.evaluation.")
 _DECLINE_KEYS = frozenset({"input", "output"})
-_MESSAGE_KEYS = ("gen_ai.input.messages", "gen_ai.output.messages")
 _SETUP_DONE = False
 _FIELD_ORDER = (
     "trace_id", "span_id", "source", "parent_span_id", "name", "kind", "start_ns", "end_ns", "status_code",
