@@ -956,4 +956,11 @@ static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, .m_name = "_otlp_native", .m_doc = NULL, .m_size = -1, .m_methods = methods,
 };
 
-PyMODINIT_FUNC PyInit__otlp_native(void) { return PyModule_Create(&module); }
+/* Bumped whenever setup()'s config or a function's signature changes: native.py ignores a stale build. */
+#define NATIVE_API 2
+
+PyMODINIT_FUNC PyInit__otlp_native(void) {
+    PyObject *m = PyModule_Create(&module);
+    if (m != NULL && PyModule_AddIntConstant(m, "API", NATIVE_API) < 0) Py_CLEAR(m);
+    return m;
+}

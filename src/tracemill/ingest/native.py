@@ -24,9 +24,12 @@ from tracemill.ingest.records import FrozenSpan, Span, json_text
 
 __all__ = ["ScopeMapper", "available", "scope_mapper", "span_columns"]
 
+_API = 2   # _otlp_native.c's NATIVE_API: a build of an older source is not used (make install rebuilds it)
 try:
     from tracemill.ingest import _otlp_native as _ext  # type: ignore[attr-defined]
 except ImportError:   # not compiled (no C compiler at install time): the Python path does everything
+    _ext = None
+if _ext is not None and getattr(_ext, "API", None) != _API:
     _ext = None
 
 # Attribute keys only the Python path maps: OpenInference, Vercel AI SDK, deprecated GenAI message
