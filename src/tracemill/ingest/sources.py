@@ -15,11 +15,16 @@ HEAD_BYTES = 64 * 1024
 _SKIP_SUFFIXES = {".md", ".txt", ".py", ".sh", ".lock"}
 
 
+_READ_BUFFER = 1 << 20
+
+
 def _local_source(path: Path) -> Source:
     gz = path.suffix == ".gz"
 
     def opener():
-        return gzip.open(path, "rb") if gz else open(path, "rb")
+        # A 1 MB buffer: an OTLP request line is often a megabyte or more, and reading it through the
+        # default 8 KB buffer costs about three times as much CPU.
+        return gzip.open(path, "rb") if gz else open(path, "rb", buffering=_READ_BUFFER)
 
     with opener() as fh:
         head = fh.read(HEAD_BYTES)
