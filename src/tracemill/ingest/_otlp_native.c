@@ -23,7 +23,6 @@ static PyObject *kind_map, *status_map, *role_aliases, *fast_keys, *decline_pref
 static PyObject *key_class;        /* key -> int class (cache) */
 static PyTypeObject *span_type;
 static PyObject *descrs;           /* tuple of the Span slot descriptors, in field order */
-static PyObject *descr_owner;      /* (Span,): the class those descriptors belong to */
 static PyObject *kw_default;       /* ("default",) */
 static PyObject *roles_user, *roles_assistant, *roles_input;
 static int configured = 0;
@@ -247,24 +246,24 @@ static PyObject *maybe_json(PyObject *v) {
     return call1(f_maybe_json, v);
 }
 
+/* d[k] = v, taking over the new reference v (which may be NULL: a failure to make it). -1 on failure. */
+static int set_steal(PyObject *d, PyObject *k, PyObject *v) {
+    if (v == NULL) return -1;
+    int rc = PyDict_SetItem(d, k, v);
+    Py_DECREF(v);
+    return rc;
+}
+
 /* semconv._call */
 static PyObject *make_call(PyObject *cid, PyObject *name, PyObject *arguments) {
-    PyObject *d = PyDict_New(), *x = NULL;
+    PyObject *d = PyDict_New();
     if (d == NULL) return NULL;
-    x = as_str(cid);
-    if (x == NULL || PyDict_SetItem(d, s_id, x) < 0) goto fail;
-    Py_DECREF(x);
-    x = as_str(name);
-    if (x == NULL || PyDict_SetItem(d, s_name, x) < 0) goto fail;
-    Py_DECREF(x);
-    x = maybe_json(arguments);
-    if (x == NULL || PyDict_SetItem(d, s_arguments, x) < 0) goto fail;
-    Py_DECREF(x);
+    if (set_steal(d, s_id, as_str(cid)) < 0 || set_steal(d, s_name, as_str(name)) < 0 ||
+        set_steal(d, s_arguments, maybe_json(arguments)) < 0) {
+        Py_DECREF(d);
+        return NULL;
+    }
     return d;
-fail:
-    Py_XDECREF(x);
-    Py_DECREF(d);
-    return NULL;
 }
 
 /* The fast-path form of one GenAI message (semconv.normalize_messages' inner fast path): a new dict,
@@ -307,13 +306,9 @@ static PyObject *fast_message(PyObject *m) {
         PyObject *rid = dget(p, s_id), *resp = dget(p, s_response);
         if (PyErr_Occurred()) return NULL;
         msg = PyDict_New();
-        if (msg == NULL || PyDict_SetItem(msg, s_role, s_tool) < 0) goto fail;
-        x = json_str(resp);
-        if (x == NULL || PyDict_SetItem(msg, s_content, x) < 0) goto fail;
-        Py_CLEAR(x);
-        x = as_str(rid);
-        if (x == NULL || PyDict_SetItem(msg, s_tool_call_id, x) < 0) goto fail;
-        Py_CLEAR(x);
+        if (msg == NULL || PyDict_SetItem(msg, s_role, s_tool) < 0 || set_steal(msg, s_content, json_str(resp)) < 0 ||
+            set_steal(msg, s_tool_call_id, as_str(rid)) < 0)
+            goto fail;
         return msg;
     } else {
         return NULL;
@@ -832,7 +827,7 @@ static PyObject *columns(PyObject *self, PyObject *const *args, Py_ssize_t nargs
     if (!check_ready()) return NULL;
     PyObject *spans = args[0], *spec = args[1], *out = NULL;
     Py_ssize_t n = PyList_GET_SIZE(spans), nc = PyTuple_GET_SIZE(spec);
-    PyTypeObject *owner = (PyTypeObject *)PyTuple_GET_ITEM(descr_owner, 0);
+    PyTypeObject *owner = span_type->tp_base;   /* Span: the class the descriptors belong to */
     Col *cols = PyMem_Calloc(nc ? nc : 1, sizeof(Col));
     if (cols == NULL) return PyErr_NoMemory();
     int32_t zero = 0;
@@ -900,7 +895,6 @@ static PyObject *setup(PyObject *self, PyObject *cfg) {
     PyObject *st; NEED(st, "span_type");
     span_type = (PyTypeObject *)st;
     NEED(descrs, "descriptors");
-    NEED(descr_owner, "descriptor_owner");
     if (!PyTuple_Check(descrs) || PyTuple_GET_SIZE(descrs) != NFIELDS) {
         PyErr_SetString(PyExc_ValueError, "descriptors must be a tuple of the 32 Span field descriptors");
         return NULL;
@@ -957,7 +951,7 @@ static struct PyModuleDef module = {
 };
 
 /* Bumped whenever setup()'s config or a function's signature changes: native.py ignores a stale build. */
-#define NATIVE_API 2
+#define NATIVE_API 3
 
 PyMODINIT_FUNC PyInit__otlp_native(void) {
     PyObject *m = PyModule_Create(&module);

@@ -24,7 +24,7 @@ from tracemill.ingest.records import FrozenSpan, Span, json_text
 
 __all__ = ["ScopeMapper", "available", "scope_mapper", "span_columns"]
 
-_API = 2   # _otlp_native.c's NATIVE_API: a build of an older source is not used (make install rebuilds it)
+_API = 3   # _otlp_native.c's NATIVE_API: a build of an older source is not used (make install rebuilds it)
 try:
     from tracemill.ingest import _otlp_native as _ext  # type: ignore[attr-defined]
 except ImportError:   # not compiled (no C compiler at install time): the Python path does everything
@@ -75,7 +75,7 @@ def _setup() -> None:
         "json_text": json_text, "kind_map": semconv._GENAI_KIND, "status_map": _status_map(),
         "role_aliases": semconv._ROLE_ALIASES, "fast_keys": _fast_keys(),
         "decline_prefixes": _DECLINE_PREFIXES, "decline_keys": set(_DECLINE_KEYS),
-        "span_type": FrozenSpan, "descriptors": tuple(Span.__dict__[n] for n in names), "descriptor_owner": (Span,),
+        "span_type": FrozenSpan, "descriptors": tuple(Span.__dict__[n] for n in names),
     })
     _SETUP_DONE = True
 
