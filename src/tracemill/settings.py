@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     ingest_batch_spans: int = 25_000
     # The C fast path for OTLP spans (ingest/native.py), when it was compiled; false = Python only.
     native: bool = True
+    # Parse workers write the span data files themselves and the loader registers them (when the lake's
+    # data path is a local folder); false = the loader writes every chunk.
+    worker_data_files: bool = True
     # DuckDB's buffer pool per connection; it spills to disk beyond this.
     duckdb_memory_limit: str = "1GB"
     # Incoming webhook (Slack-compatible JSON {"text": ...}) told when a nightly stage fails.

@@ -15,7 +15,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field, replace
 from operator import attrgetter
 from typing import Any
@@ -238,6 +238,9 @@ class Chunk:
     feedback: pa.Table | None = None
     quarantine: list[QRow] = field(default_factory=list)           # rejected records
     spool: str | None = None                            # Arrow IPC file holding ``spans`` (worker chunks)
+    # A worker's ready-made span data file (see _direct_file). ``spans`` is then its "head": the key,
+    # validated and root-metadata columns, with the worker's in-file orphan flags.
+    data_file: str | None = None
 
     def load_spans(self) -> pa.Table | None:
         """``spans``, read (memory-mapped) from the spool file when a worker wrote it there."""
@@ -378,6 +381,7 @@ class _WorkerConfig:
     load_id: str
     chash: str
     spool_dir: str
+    data_dir: str | None = None     # where to write span data files for the loader to register (None: don't)
 
 
 def _portable_error(exc: BaseException) -> Any:
@@ -426,7 +430,10 @@ def _worker_entry() -> None:
     stdin = sys.stdin.buffer
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # stray prints go to stderr, never into the message stream
-    files, cfg = pickle.load(stdin)
+    try:
+        files, cfg = pickle.load(stdin)
+    except EOFError:  # the loader closed the pipe before sending any files
+        return
     credits = _SPOOL_AHEAD
 
     def put(msg: tuple) -> None:
@@ -454,6 +461,7 @@ def _parse_files(files: list[tuple[str, str]], cfg: _WorkerConfig, put: Callable
     for path, fmt_name in files:
         cpu: dict[str, float] = {}
         t_file = time.process_time()
+        file_keys: set[str] = set()   # the span keys of this file's chunks so far (see _direct_file)
         try:
             src = sources_mod.local_source(path)
             fmt = get(fmt_name)
@@ -463,6 +471,13 @@ def _parse_files(files: list[tuple[str, str]], cfg: _WorkerConfig, put: Callable
                 t0 = time.process_time()
                 seq += 1
                 base = os.path.join(cfg.spool_dir, f"{os.getpid()}-{seq}")
+                if chunk.spans is not None and cfg.data_dir is not None:
+                    data_file = os.path.join(cfg.data_dir, f"tracemill-{cfg.load_id}-{os.getpid()}-{seq}.parquet")
+                    head = _direct_file(chunk.spans, file_keys, data_file)
+                    if head is not None:
+                        chunk.spans, chunk.data_file = head, data_file
+                    cpu["data_file"] = cpu.get("data_file", 0.0) + time.process_time() - t0
+                    t0 = time.process_time()
                 if chunk.spans is not None:
                     with pa.OSFile(base + ".arrow", "wb") as sink, pa.ipc.new_file(sink, chunk.spans.schema) as w:
                         w.write_table(chunk.spans)
@@ -476,8 +491,90 @@ def _parse_files(files: list[tuple[str, str]], cfg: _WorkerConfig, put: Callable
         except Exception as exc:  # handed to the loader, which raises it inside the file's transaction
             put(("error", path, _portable_error(exc)))
             return
-        cpu["parse"] = time.process_time() - t_file - cpu.get("build", 0.0) - cpu.get("spool", 0.0)
+        cpu["parse"] = (time.process_time() - t_file - cpu.get("build", 0.0) - cpu.get("spool", 0.0)
+                        - cpu.get("data_file", 0.0))
         put(("done", path, (sorted(costs.unknown), cpu)))
+
+
+# -- span data files written by the parse workers -----------------------------------------------------------
+#
+# Writing a chunk's spans as Parquet is most of what inserting them costs. The loader is one process
+# and the workers are several, so a worker writes each chunk's data file itself and the loader only
+# registers it in the lake (ducklake_add_data_files) inside the file's transaction, after the same
+# checks as any other chunk: no span of it stored before, validation passed. The worker sends the
+# loader the chunk's "head" (keys, the validated columns, root metadata) instead of the whole table.
+# Whenever the loader cannot take a data file as it is (late spans of stored traces, a failed batch
+# earlier in the transaction), it reads the file back and writes the chunk the ordinary way.
+
+# The span columns the loader needs of a chunk whose data file it registers (validation, keys, roots).
+_HEAD_COLUMNS = ("trace_id", "span_id", "parent_span_id", "source", "load_id", "start_ns", "end_ns",
+                 "input_tokens", "output_tokens", "total_tokens", "cost_usd", "kind", "status_code")
+# Columns that get Parquet statistics (what DuckLake prunes files by); the long text and JSON columns
+# get none, rather than their first and last 256 characters in the catalog.
+_STATS_COLUMNS = ["trace_id", "span_id", "parent_span_id", "name", "kind", "start_time", "end_time",
+                  "duration_ms", "status_code", "model", "provider", "input_tokens", "output_tokens",
+                  "total_tokens", "cost_usd", "tool_name", "tool_call_id", "user_id", "session_id",
+                  "environment", "app_version", "service_name", "is_orphan", "source", "source_file",
+                  "load_id", "config_hash", "schema_version"]
+# Low-cardinality columns worth a Parquet dictionary; the rest are nearly all distinct per span.
+_DICT_COLUMNS = ["trace_id", "name", "kind", "status_code", "model", "provider", "tool_name", "user_id",
+                 "session_id", "environment", "app_version", "service_name", "source", "source_file",
+                 "load_id", "config_hash"]
+
+
+def _span_keys(trace_id: Any, span_id: Any) -> pa.Array:
+    """One string per (trace_id, span_id), distinct exactly when the pairs are: "len(trace_id):trace_id:span_id"."""
+    length = pc.cast(pc.utf8_length(trace_id), pa.string())
+    return pc.binary_join_element_wise(length, trace_id, span_id, ":")
+
+
+def _direct_file(tbl: pa.Table, file_keys: set[str], path: str) -> pa.Table | None:
+    """Write the chunk's span data file at ``path`` and return its head, or None (nothing written) when
+    the chunk repeats a span of an earlier chunk of its file: the loader must then drop the repeat.
+
+    The orphan flags are the loader's own rule with this file's spans as all it knows: a span whose
+    parent is neither in this chunk nor in an earlier chunk of the file. The loader takes them only
+    when no trace of the chunk has spans stored before its transaction."""
+    import pyarrow.parquet as pq
+
+    keys = set(_span_keys(tbl.column("trace_id"), tbl.column("span_id")).to_pylist())
+    repeats = not file_keys.isdisjoint(keys)
+    file_keys |= keys
+    if repeats:
+        return None
+    parent = tbl.column("parent_span_id")
+    parent_keys = _span_keys(tbl.column("trace_id"), parent).to_pylist()
+    orphan = pa.array([k is not None and k not in file_keys for k in parent_keys], pa.bool_())
+    full = tbl.drop_columns(["start_ns", "end_ns"]).append_column("is_orphan", orphan)
+    pq.write_table(full, path, compression="snappy", use_dictionary=_DICT_COLUMNS,
+                   write_statistics=[c for c in _STATS_COLUMNS if c in full.column_names])
+    # Root candidates keep their attributes (the rollup's root metadata), the other spans' are left out.
+    root = pc.or_(pc.is_null(parent), orphan)
+    text = pa.chunked_array([c.storage for c in tbl.column("attributes").chunks], pa.string())
+    attributes = pc.if_else(root, text, pa.scalar(None, pa.string())).combine_chunks()
+    return (tbl.select(list(_HEAD_COLUMNS)).append_column("is_orphan", orphan)
+            .append_column("attributes", pa.ExtensionArray.from_storage(_JSON, attributes)))
+
+
+def _read_data_file(path: str) -> pa.Table:
+    """A worker's data file back as the chunk's span table (the loader writes it the ordinary way)."""
+    import pyarrow.parquet as pq
+
+    tbl = pq.read_table(path)
+    tbl = tbl.drop_columns(["is_orphan"])
+    i = tbl.schema.get_field_index("end_time") + 1
+    tbl = tbl.add_column(i, "end_ns", tbl.column("end_time").cast(pa.int64()))
+    return tbl.add_column(i, "start_ns", tbl.column("start_time").cast(pa.int64()))
+
+
+def _drop_spool(chunk: Chunk) -> None:
+    """Remove a worker chunk's files once it is written or skipped (a registered data file is no longer its)."""
+    chunk.spans = None
+    for path in (chunk.spool, chunk.data_file):
+        if path:
+            with suppress(FileNotFoundError):
+                os.unlink(path)
+    chunk.spool = chunk.data_file = None
 
 
 def _unspool(path: str) -> Chunk:
@@ -488,22 +585,40 @@ def _unspool(path: str) -> Chunk:
     return chunk
 
 
+def _spawn_workers(n: int) -> list[Any]:
+    """Start ``n`` parse worker processes (n > 1), which import while the loader opens the warehouse and
+    then wait for their files (:class:`_ParsePool`). Closing a worker's stdin first ends it quietly."""
+    import subprocess
+    import sys
+
+    if n <= 1:
+        return []
+    # Arrow's default pool (mimalloc) keeps what a chunk's table freed; the C allocator gives it back,
+    # ~50 MB less per worker at the same speed. A user's own choice of pool still wins.
+    env = {"ARROW_DEFAULT_MEMORY_POOL": "system", **os.environ}
+    return [subprocess.Popen([sys.executable, "-c", _WORKER_CMD], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+            for _ in range(n)]
+
+
+def _stop_workers(procs: list[Any]) -> None:
+    """End workers that were never given files (they hold nothing yet, so they are killed, not waited for)."""
+    for proc in procs:
+        proc.kill()
+        for pipe in (proc.stdin, proc.stdout):
+            with suppress(OSError):
+                pipe.close()
+        proc.wait()
+
+
 class _ParsePool:
     """Worker processes parsing the files of one load; ``stream(path)`` yields that file's chunks."""
 
-    def __init__(self, files: list[tuple[str, str]], n: int, cfg: _WorkerConfig, stats: _Stats) -> None:
-        import subprocess
-        import sys
-
+    def __init__(self, files: list[tuple[str, str]], procs: list[Any], cfg: _WorkerConfig, stats: _Stats) -> None:
+        """Hand ``files`` round-robin to the worker processes ``procs`` (from :func:`_spawn_workers`)."""
         self.stats = stats
-        self.procs: list[subprocess.Popen] = []
-        # Arrow's default pool (mimalloc) keeps what a chunk's table freed; the C allocator gives it back,
-        # ~50 MB less per worker at the same speed. A user's own choice of pool still wins.
-        env = {"ARROW_DEFAULT_MEMORY_POOL": "system", **os.environ}
-        for w in range(n):
-            proc = subprocess.Popen([sys.executable, "-c", _WORKER_CMD], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                    env=env)
-            self.procs.append(proc)
+        self.procs = procs
+        n = len(procs)
+        for w, proc in enumerate(procs):
             pickle.dump((files[w::n], cfg), proc.stdin)
             proc.stdin.flush()
         self.worker_of = {path: i % n for i, (path, _) in enumerate(files)}
@@ -557,8 +672,7 @@ class _ParsePool:
         gen = self._open.pop(path, None)
         if gen is not None:
             for chunk in gen:
-                if chunk.spool:
-                    os.unlink(chunk.spool)
+                _drop_spool(chunk)
 
     def close(self, *, ok: bool) -> None:
         for proc in self.procs:
@@ -609,6 +723,9 @@ class Load:
         self.config_hash = chash
         self.costs = CostModel(load_prices(settings.prices_file))
         self.stats = _Stats()
+        self._spans_dir: str | None = None   # where worker data files are registered from (ingest_paths)
+        self._added_files: list[str] = []    # worker data files registered by the open transaction
+        self._direct_ok = True
         self._reset_touched()
 
     def _reset_touched(self) -> None:
@@ -624,6 +741,7 @@ class Load:
         """Per-transaction temp tables (DuckDB memory, not the lake): the span keys that de-duplication
         and orphan flags check against, and the root candidates' metadata for the rollup."""
         self._reset_touched()
+        self._direct_ok = True    # every chunk so far written whole (see _write_data_file)
         self.con.execute("CREATE OR REPLACE TEMP TABLE _txkeys (trace_id VARCHAR, span_id VARCHAR)")
         self.con.execute("CREATE OR REPLACE TEMP TABLE _txroots (trace_id VARCHAR, span_id VARCHAR, metadata JSON)")
 
@@ -677,10 +795,73 @@ class Load:
         # ``FROM _b``), not con.register(): a registered view, even unregistered, keeps its Arrow table
         # (a worker's memory-mapped spool file) alive until the transaction commits, so a file's chunks
         # piled up in the loader's memory (~100 MB per 25k-span chunk).
+        with self.stats.timed("quarantine_rejected"):
+            self._quarantine(chunk.quarantine, label)
+        written = self._write_data_file(chunk, label) if chunk.data_file else self._write_spans(chunk, label)
+        if not written:   # the batch failed validation: its calls and feedback were quarantined with it
+            return
+        # Tool calls and feedback are written once per transaction (see _flush_calls_feedback).
+        if chunk.calls is not None and chunk.calls.num_rows:
+            self._pending_calls.append(chunk.calls)
+        if chunk.feedback is not None and chunk.feedback.num_rows:
+            self._pending_feedback.append(chunk.feedback)
+
+    def _write_data_file(self, chunk: Chunk, label: str) -> bool:
+        """Register the chunk's worker-written data file (see ``_direct_file``) in this transaction, or, when
+        the worker's view of the chunk may be wrong here, write the chunk the ordinary way. False when the
+        batch failed validation (then it is quarantined whole, as in ``_write_spans``)."""
+        con, st = self.con, self.stats
+        path = chunk.data_file
+        assert path is not None and self._spans_dir is not None
+        head = chunk.load_spans()
+        assert head is not None
+        with st.timed("dedup_orphans"):
+            _b = head  # the SQL's `_b`: a replacement scan, see _write_chunk
+            # The worker knew only this file: any stored span of these traces (late spans, a re-ingest)
+            # or a chunk of this transaction not written whole means its flags may not hold.
+            direct = self._direct_ok and not con.execute(query("ingest/chunk_stored_traces")).fetchall()
+            del _b
+        if not direct:
+            chunk.spans, chunk.data_file = _read_data_file(path), None
+            os.unlink(path)
+            return self._write_spans(chunk, label)
+        orphan_col = head.column("is_orphan")
+        no_parent = pc.is_null(head.column("parent_span_id"))
+        parent_ok = pc.or_(pc.or_(no_parent, pc.and_not(pc.invert(no_parent), orphan_col)), orphan_col)
+        with st.timed("validate"):
+            outcome = validate_spans(head.append_column("parent_ok", parent_ok))
+        if not outcome.success:
+            self._direct_ok = False
+            chunk.spans, chunk.data_file = _read_data_file(path), None   # the batch's raw payloads
+            os.unlink(path)
+            with st.timed("quarantine_batch"):
+                self.summary.failed_validations.extend(outcome.failed)
+                self._quarantine(_failed_batch_rows(chunk, outcome), label)
+            return False
+        with st.timed("insert_spans"):
+            final = os.path.join(self._spans_dir, os.path.basename(path))
+            os.replace(path, final)
+            chunk.data_file = None
+            self._added_files.append(final)
+            con.execute(query("ingest/add_span_data_file"), {"path": final}).fetchall()
+            _b = head
+            con.execute("INSERT INTO _txkeys SELECT trace_id, span_id FROM _b")
+            con.execute(query("ingest/root_candidates_chunk"))
+            del _b
+        self.summary.duplicates += len(chunk.duplicate_raw)
+        self.summary.spans_ingested += head.num_rows
+        tids = set(head.column("trace_id").to_pylist())
+        self._touched.update(tids)
+        self._with_spans.update(tids)
+        if pc.any(orphan_col).as_py():
+            self._orphaned.update(head.filter(orphan_col).column("trace_id").to_pylist())
+        return True
+
+    def _write_spans(self, chunk: Chunk, label: str) -> bool:
+        """De-duplicate, flag orphans, validate and insert the chunk's spans; False when the batch failed
+        validation (then it is quarantined whole with its calls and feedback, and nothing is written)."""
         con = self.con
         st = self.stats
-        with st.timed("quarantine_rejected"):
-            self._quarantine(chunk.quarantine, label)
         tbl = chunk.load_spans()
         if tbl is not None and tbl.num_rows:
             with st.timed("dedup_orphans"):
@@ -715,10 +896,11 @@ class Load:
                     outcome = validate_spans(tbl.append_column("parent_ok", parent_ok))
                 if not outcome.success:
                     # The whole batch goes to quarantine with the validation result; nothing of it is written.
+                    self._direct_ok = False
                     with st.timed("quarantine_batch"):
                         self.summary.failed_validations.extend(outcome.failed)
                         self._quarantine(_failed_batch_rows(chunk, outcome), label)
-                    return
+                    return False
                 with st.timed("insert_spans"):
                     _b = tbl
                     con.execute("INSERT INTO spans BY NAME SELECT * EXCLUDE (start_ns, end_ns) FROM _b")
@@ -732,11 +914,9 @@ class Load:
                 self._with_spans.update(tids)
                 if orphan.any():
                     self._orphaned.update(tbl.filter(orphan_col).column("trace_id").to_pylist())
-        # Tool calls and feedback are written once per transaction (see _flush_calls_feedback).
-        if chunk.calls is not None and chunk.calls.num_rows:
-            self._pending_calls.append(chunk.calls)
-        if chunk.feedback is not None and chunk.feedback.num_rows:
-            self._pending_feedback.append(chunk.feedback)
+            if n_fresh < n:
+                self._direct_ok = False
+        return True
 
     def _flush_calls_feedback(self) -> None:
         """Insert the transaction's tool calls and feedback, de-duplicated against the warehouse.
@@ -841,6 +1021,20 @@ class Load:
         ``items`` are parser records, or chunks a parse worker already built from them.
         """
         label = (file.path if file else source_file) or self.summary.source
+        self._added_files = []
+        try:
+            self._commit_batch(items, cursor, file, label)
+        except BaseException:
+            # Data files this transaction registered are not in the lake now: nothing else will remove them.
+            for path in self._added_files:
+                with suppress(FileNotFoundError):
+                    os.unlink(path)
+            raise
+        finally:
+            self._added_files = []
+
+    def _commit_batch(self, items: Iterable[Item | Chunk], cursor: dict | None, file: FileRecord | None,
+                      label: str) -> None:
         st = self.stats
         with writer_lock(self.settings), transaction(self.con, what="ingest"):
             self._begin_tx()
@@ -850,9 +1044,7 @@ class Load:
                 try:
                     self._write_chunk(chunk, label)
                 finally:
-                    if chunk.spool:
-                        chunk.spans = None
-                        os.unlink(chunk.spool)
+                    _drop_spool(chunk)
             self.summary.records_seen += count
             with st.timed("insert_calls_feedback"):
                 self._flush_calls_feedback()
@@ -1038,14 +1230,24 @@ def ingest_paths(
     the load when a batch failed validation (that batch is in quarantine; the rest is committed).
     """
     s = settings or get_settings()
-    con = connect(s)
-    _tune_for_ingest(con)
+    remote = any("://" in p for p in paths)
+    # Local inputs are listed first, so that parse workers (if the load is big enough for them) start
+    # their imports while the loader opens the warehouse.
+    local_srcs = None if remote else sources_mod.expand(paths)
+    idle = _spawn_workers(_worker_count(workers, local_srcs)) if local_srcs else []
     try:
-        if any("://" in p for p in paths):
+        con = connect(s)
+    except BaseException:
+        _stop_workers(idle)
+        raise
+    _tune_for_ingest(con)
+    n_workers = 1
+    try:
+        if remote:
             from tracemill.warehouse import extensions
 
             extensions.load(con, "httpfs")
-        srcs = sources_mod.expand(paths, object_con=con)
+        srcs = local_srcs if local_srcs is not None else sources_mod.expand(paths, object_con=con)
         # Tell every file's format first, so an unplaceable file stops the load before any write.
         if format == "auto" and mapping and "preset" not in mapping:
             format = "messages"  # a field mapping only means something for chat trajectories
@@ -1068,15 +1270,25 @@ def ingest_paths(
                     plan.append((src, fmt, None if sha in loaded else FileRecord(src.path, sha, src.size, fmt.name)))
                     loaded.add(sha)
             todo = [(r.path, r.format) for _, _, r in plan if r is not None]
-            n_workers = _worker_count(workers, [src for src, _, r in plan if r is not None])
+            # Fewer workers than were started if files were skipped (none if what is left is small).
+            n_workers = min(_worker_count(workers, [src for src, _, r in plan if r is not None]), len(idle)) or 1
+            keep = n_workers if n_workers > 1 else 0
+            _stop_workers(idle[keep:])
+            idle = idle[:keep]
             pool: _ParsePool | None = None
             ok = False
             spool = tempfile.TemporaryDirectory(prefix="tracemill-spool-") if n_workers > 1 else None
+            staging = None
             try:
                 if spool is not None:
+                    load._spans_dir = _spans_data_dir(con) if s.worker_data_files else None
+                    if load._spans_dir is not None:
+                        # Beside the table's files (one file system: registering one is a rename); whatever
+                        # is left here when the load ends was never registered.
+                        staging = tempfile.TemporaryDirectory(prefix=".tracemill-staging-", dir=load._spans_dir)
                     cfg = _WorkerConfig(options, s.prices_file, s.ingest_batch_spans, load.summary.load_id,
-                                        load.config_hash, spool.name)
-                    pool = _ParsePool(todo, n_workers, cfg, load.stats)
+                                        load.config_hash, spool.name, staging.name if staging else None)
+                    pool, idle = _ParsePool(todo, idle, cfg, load.stats), []
                     with load.stats.timed("prepare_validation"):
                         prepare_validation()  # import GX while the workers parse their first chunks
                 for i, (src, fmt, record) in enumerate(plan):
@@ -1106,12 +1318,15 @@ def ingest_paths(
                     load.costs.unknown.update(pool.unknown_models)
                 if spool is not None:
                     spool.cleanup()
+                if staging is not None:
+                    staging.cleanup()
             load.stats.cpu["workers_total"] = sum(v for k, v in load.stats.cpu.items() if k.startswith("worker_"))
         summary = load.summary
         con = load.con
         if stats is not None:
             stats.update(load.stats.as_dict(), workers=n_workers)
     finally:
+        _stop_workers(idle)   # a load that failed before it handed the workers their files
         con.close()
     if summary.failed_validations:
         raise DataError(
@@ -1121,6 +1336,23 @@ def ingest_paths(
             f"'{summary.load_id}'\", fix the source and ingest it again",
         )
     return summary
+
+
+def _spans_data_dir(con: duckdb.DuckDBPyConnection) -> str | None:
+    """The local folder DuckLake keeps the spans table's data files in, or None when the lake's data path
+    is not a local folder (object storage) or a path is absolute (then the loader writes every chunk)."""
+    try:
+        rows = con.execute(query("ingest/table_data_dir"), {"table": "spans"}).fetchall()
+    except duckdb.Error:
+        return None
+    if len(rows) != 1:
+        return None
+    data_path, schema_path, schema_relative, table_path, table_relative = rows[0]
+    if not (schema_relative and table_relative and data_path) or "://" in data_path:
+        return None
+    folder = os.path.join(data_path, schema_path or "", table_path or "")
+    os.makedirs(folder, exist_ok=True)
+    return folder
 
 
 def _deferred_hashes(sources: list[Source], stored_sizes: set[int | None]) -> set[str]:
