@@ -14,6 +14,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from killable_load import KILLABLE
 
 from tracemill.demo.generator import generate_day
 from tracemill.errors import DataError
@@ -193,18 +194,6 @@ def test_cost_from_litellm_map_and_user_prices(settings, tmp_path):
     assert by_model["acme-llm-7b"] == pytest.approx(0.02)
 
 
-_KILLABLE = """
-import os, sys, time
-from tracemill.ingest import loader
-orig = loader.Load.commit_batch
-def slow(self, *a, **k):
-    orig(self, *a, **k)
-    time.sleep(0.5)   # room for the test to kill us between files
-loader.Load.commit_batch = slow
-loader.ingest_paths([sys.argv[1]])
-"""
-
-
 def _env(settings) -> dict:
     return {**os.environ, "TRACEMILL_WAREHOUSE": settings.warehouse}
 
@@ -213,7 +202,7 @@ def test_resume_after_kill_midway(settings, landing, tmp_path):
     folder, truth = landing
     # Migrate first: two processes migrating one SQLite catalog at once can lose on its lock.
     con = connect(settings)
-    proc = subprocess.Popen([sys.executable, "-c", _KILLABLE, str(folder)], env=_env(settings))
+    proc = subprocess.Popen([sys.executable, "-c", KILLABLE, str(folder)], env=_env(settings))
     deadline = time.time() + 120
     while time.time() < deadline:
         n = con.execute("SELECT count(*) FROM ingest_files").fetchall()[0][0]

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from killable_load import KILLABLE
 
 from tracemill.demo.generator import generate_day
 from tracemill.errors import DataError
@@ -189,3 +190,38 @@ def test_file_that_breaks_midway_leaves_no_data_files(day: list[Path], tmp_path:
     assert _dump(s) == before
     listed, on_disk = _lake_files(s)
     assert listed == on_disk and listed
+
+
+def test_next_load_removes_a_killed_loads_staging(day: list[Path], tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A loader killed midway leaves its workers' unregistered data files in its staging folder; the
+    next load with workers removes that folder (its owner is dead) and completes the load."""
+    import subprocess
+    import sys
+    import time
+
+    s, _ = _settings(tmp_path, "data_files", monkeypatch)
+    con = connect(s)   # migrate first
+    env = {**os.environ, "TRACEMILL_WAREHOUSE": s.warehouse}
+    proc = subprocess.Popen([sys.executable, "-c", KILLABLE, os.pathsep.join(map(str, day)), "2"], env=env)
+    folder = Path(s.resolved_data_path) / "main" / "spans"
+    deadline = time.time() + 120
+    while time.time() < deadline and con.execute("SELECT count(*) FROM ingest_files").fetchall()[0][0] < 1:
+        time.sleep(0.05)
+    proc.kill()
+    proc.wait()
+    time.sleep(2)   # its workers see the closed pipe and exit
+    assert con.execute("SELECT count(*) FROM ingest_files").fetchall()[0][0] < len(day), "kill should land midway"
+    left = [p for p in folder.iterdir() if p.name.startswith(".tracemill-staging-")]
+    assert left and str(proc.pid) in left[0].name
+    con.close()
+    resumed = ingest_paths([str(p) for p in day], settings=s, workers=2)
+    assert resumed.files_skipped >= 1
+    assert not [p for p in folder.iterdir() if p.name.startswith(".tracemill-staging-")]
+    listed, on_disk = _lake_files(s)
+    assert listed <= on_disk
+    killed = {n for n in on_disk - listed}   # registered by the killed transaction, never committed
+    assert all(n.startswith("tracemill-") for n in killed)
+    s2, workers = _settings(tmp_path, "in_process", monkeypatch)
+    ingest_paths([str(p) for p in day], settings=s2, workers=workers)
+    assert _dump(s) == _dump(s2)

@@ -1285,7 +1285,8 @@ def ingest_paths(
                     if load._spans_dir is not None:
                         # Beside the table's files (one file system: registering one is a rename); whatever
                         # is left here when the load ends was never registered.
-                        staging = tempfile.TemporaryDirectory(prefix=".tracemill-staging-", dir=load._spans_dir)
+                        _sweep_staging(load._spans_dir)
+                        staging = tempfile.TemporaryDirectory(prefix=_staging_prefix(), dir=load._spans_dir)
                     cfg = _WorkerConfig(options, s.prices_file, s.ingest_batch_spans, load.summary.load_id,
                                         load.config_hash, spool.name, staging.name if staging else None)
                     pool, idle = _ParsePool(todo, idle, cfg, load.stats), []
@@ -1353,6 +1354,28 @@ def _spans_data_dir(con: duckdb.DuckDBPyConnection) -> str | None:
     folder = os.path.join(data_path, schema_path or "", table_path or "")
     os.makedirs(folder, exist_ok=True)
     return folder
+
+
+_STAGING = ".tracemill-staging-"
+
+
+def _staging_prefix() -> str:
+    """A load's staging folder name says which process owns it: ``.tracemill-staging-HOST-PID-xxxxxxxx``."""
+    return f"{_STAGING}{socket.gethostname()}-{os.getpid()}-"
+
+
+def _sweep_staging(folder: str) -> None:
+    """Remove staging folders left by killed loads on this host (their files were never registered)."""
+    import shutil
+
+    host = socket.gethostname()
+    for name in os.listdir(folder):
+        if not name.startswith(_STAGING):
+            continue
+        owner, _, _suffix = name[len(_STAGING):].rpartition("-")
+        owner_host, _, pid = owner.rpartition("-")
+        if owner_host == host and pid.isdigit() and not _pid_alive(int(pid)):
+            shutil.rmtree(os.path.join(folder, name), ignore_errors=True)
 
 
 def _deferred_hashes(sources: list[Source], stored_sizes: set[int | None]) -> set[str]:
