@@ -825,37 +825,53 @@ class Load:
             chunk.spans, chunk.data_file = _read_data_file(path), None
             os.unlink(path)
             return self._write_spans(chunk, label)
-        orphan_col = head.column("is_orphan")
-        no_parent = pc.is_null(head.column("parent_span_id"))
-        parent_ok = pc.or_(pc.or_(no_parent, pc.and_not(pc.invert(no_parent), orphan_col)), orphan_col)
-        with st.timed("validate"):
-            outcome = validate_spans(head.append_column("parent_ok", parent_ok))
+        outcome = self._validate(head)
         if not outcome.success:
-            self._direct_ok = False
             chunk.spans, chunk.data_file = _read_data_file(path), None   # the batch's raw payloads
             os.unlink(path)
-            with st.timed("quarantine_batch"):
-                self.summary.failed_validations.extend(outcome.failed)
-                self._quarantine(_failed_batch_rows(chunk, outcome), label)
+            self._quarantine_batch(chunk, outcome, label)
             return False
+        self.summary.duplicates += len(chunk.duplicate_raw)
         with st.timed("insert_spans"):
             final = os.path.join(self._spans_dir, os.path.basename(path))
             os.replace(path, final)
             chunk.data_file = None
             self._added_files.append(final)
             con.execute(query("ingest/add_span_data_file"), {"path": final}).fetchall()
-            _b = head
-            con.execute("INSERT INTO _txkeys SELECT trace_id, span_id FROM _b")
-            con.execute(query("ingest/root_candidates_chunk"))
-            del _b
-        self.summary.duplicates += len(chunk.duplicate_raw)
-        self.summary.spans_ingested += head.num_rows
-        tids = set(head.column("trace_id").to_pylist())
+            self._written(head)
+        return True
+
+    def _validate(self, tbl: pa.Table) -> Any:
+        """The GX suite's outcome on a chunk's spans (``tbl`` with its ``is_orphan`` flags)."""
+        # What the suite checks: a parent exists in the trace, or the span is flagged orphan (an orphan
+        # is exactly a span whose parent is set but neither stored nor in the chunk).
+        orphan = tbl.column("is_orphan")
+        no_parent = pc.is_null(tbl.column("parent_span_id"))
+        parent_ok = pc.or_(pc.or_(no_parent, pc.and_not(pc.invert(no_parent), orphan)), orphan)
+        with self.stats.timed("validate"):
+            return validate_spans(tbl.append_column("parent_ok", parent_ok))
+
+    def _quarantine_batch(self, chunk: Chunk, outcome: Any, label: str) -> None:
+        """The whole batch goes to quarantine with the validation result; nothing of it is written."""
+        self._direct_ok = False
+        with self.stats.timed("quarantine_batch"):
+            self.summary.failed_validations.extend(outcome.failed)
+            self._quarantine(_failed_batch_rows(chunk, outcome), label)
+
+    def _written(self, tbl: pa.Table) -> None:
+        """Record spans just written to the lake (``tbl``, with ``is_orphan``): the keys later chunks of
+        this transaction check against, the rollup's root metadata, and the traces to roll up."""
+        _b = tbl  # the SQL's `_b`: a replacement scan, see _write_chunk
+        self.con.execute("INSERT INTO _txkeys SELECT trace_id, span_id FROM _b")
+        self.con.execute(query("ingest/root_candidates_chunk"))
+        del _b
+        self.summary.spans_ingested += tbl.num_rows
+        tids = set(tbl.column("trace_id").to_pylist())
         self._touched.update(tids)
         self._with_spans.update(tids)
-        if pc.any(orphan_col).as_py():
-            self._orphaned.update(head.filter(orphan_col).column("trace_id").to_pylist())
-        return True
+        orphan = tbl.column("is_orphan")
+        if pc.any(orphan).as_py():
+            self._orphaned.update(tbl.filter(orphan).column("trace_id").to_pylist())
 
     def _write_spans(self, chunk: Chunk, label: str) -> bool:
         """De-duplicate, flag orphans, validate and insert the chunk's spans; False when the batch failed
@@ -885,35 +901,16 @@ class Load:
                     tbl = tbl.append_column("is_orphan", pa.array(orphan, pa.bool_()))
                     if n_fresh < n:
                         tbl = tbl.filter(pa.array(keep, pa.bool_()))
-                    orphan_col = tbl.column("is_orphan")
-                    # What the GX suite checks: a parent exists in the trace, or the span is flagged orphan
-                    # (an orphan is exactly a span whose parent is set but neither stored nor in the chunk).
-                    no_parent = pc.is_null(tbl.column("parent_span_id"))
-                    parent_found = pc.and_not(pc.invert(no_parent), orphan_col)
-                    parent_ok = pc.or_(pc.or_(no_parent, parent_found), orphan_col)
             if n_fresh:
-                with st.timed("validate"):
-                    outcome = validate_spans(tbl.append_column("parent_ok", parent_ok))
+                outcome = self._validate(tbl)
                 if not outcome.success:
-                    # The whole batch goes to quarantine with the validation result; nothing of it is written.
-                    self._direct_ok = False
-                    with st.timed("quarantine_batch"):
-                        self.summary.failed_validations.extend(outcome.failed)
-                        self._quarantine(_failed_batch_rows(chunk, outcome), label)
+                    self._quarantine_batch(chunk, outcome, label)
                     return False
                 with st.timed("insert_spans"):
                     _b = tbl
                     con.execute("INSERT INTO spans BY NAME SELECT * EXCLUDE (start_ns, end_ns) FROM _b")
-                    # What later chunks of this transaction check against, and the rollup's root metadata.
-                    con.execute("INSERT INTO _txkeys SELECT trace_id, span_id FROM _b")
-                    con.execute(query("ingest/root_candidates_chunk"))
                     del _b
-                self.summary.spans_ingested += n_fresh
-                tids = set(tbl.column("trace_id").to_pylist())
-                self._touched.update(tids)
-                self._with_spans.update(tids)
-                if orphan.any():
-                    self._orphaned.update(tbl.filter(orphan_col).column("trace_id").to_pylist())
+                    self._written(tbl)
             if n_fresh < n:
                 self._direct_ok = False
         return True
