@@ -11,6 +11,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <structmember.h>
 #include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
@@ -31,6 +32,8 @@ static int debug = 0;          /* TRACEMILL_NATIVE_DEBUG set: print the error be
 #define DECLINE do { decline_line = __LINE__; goto decline; } while (0)
 
 #define NFIELDS 32
+static Py_ssize_t slot_off[NFIELDS];    /* their slots' offsets in a Span (checked to be plain object slots) */
+#define SLOT(obj, i) (*(PyObject **)((char *)(obj) + slot_off[i]))   /* borrowed; NULL = unset */
 enum {
     S_TRACE_ID, S_SPAN_ID, S_SOURCE, S_PARENT, S_NAME, S_KIND, S_START, S_END, S_STATUS_CODE, S_STATUS_MSG,
     S_MODEL, S_PROVIDER, S_IN_TOK, S_OUT_TOK, S_TOTAL_TOK, S_COST, S_IN_TEXT, S_OUT_TEXT, S_IN_MSGS,
@@ -585,12 +588,9 @@ static PyObject *map_one(PyObject *sp, PyObject *base, PyObject *source, PyObjec
     /* the Span */
     PyObject *span = span_type->tp_alloc(span_type, 0);
     if (span == NULL) DECLINE;
-    for (int i = 0; i < NFIELDS; i++) {
-        PyObject *d = PyTuple_GET_ITEM(descrs, i);
-        if (Py_TYPE(d)->tp_descr_set(d, span, f[i]) < 0) {
-            Py_DECREF(span);
-            DECLINE;
-        }
+    for (int i = 0; i < NFIELDS; i++) {   /* a fresh object: every slot is NULL, and takes f[i] over */
+        SLOT(span, i) = f[i];
+        f[i] = NULL;
     }
     result = span;
     *outm_out = Py_NewRef(outm);
@@ -617,11 +617,8 @@ static int check_ready(void) {
 /* True when ToolCallTracker.observe has something to record: a tool span, or output messages that
  * request tool calls (for any other span it returns None and changes nothing). */
 static int wants_observe(PyObject *span, PyObject *outm) {
-    PyObject *d = PyTuple_GET_ITEM(descrs, S_KIND);
-    PyObject *kind = Py_TYPE(d)->tp_descr_get(d, span, NULL);
-    if (kind == NULL) return -1;
-    int tool = PyUnicode_Check(kind) && PyUnicode_Compare(kind, s_tool) == 0;
-    Py_DECREF(kind);
+    PyObject *kind = SLOT(span, S_KIND);
+    int tool = kind != NULL && PyUnicode_Check(kind) && PyUnicode_Compare(kind, s_tool) == 0;
     if (tool) return 1;
     if (!PyList_Check(outm)) return outm != Py_None;   /* not the fast path's list: let observe decide */
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(outm); i++) {
@@ -863,16 +860,14 @@ static PyObject *columns(PyObject *self, PyObject *const *args, Py_ssize_t nargs
         if (!PyObject_TypeCheck(sp, owner)) continue;   /* the second pass reports it */
         for (Py_ssize_t c = 0; c < nc; c++) {
             if (cols[c].kind == C_INT64 || cols[c].kind == C_FLOAT64) continue;
-            PyObject *d = PyTuple_GET_ITEM(descrs, cols[c].field);
-            PyObject *v = Py_TYPE(d)->tp_descr_get(d, sp, NULL);
-            if (v == NULL) { PyErr_Clear(); continue; }
+            PyObject *v = SLOT(sp, cols[c].field);
+            if (v == NULL) continue;
             if (cols[c].kind == C_LIST_STR && PyList_CheckExact(v)) {
                 for (Py_ssize_t j = 0; j < PyList_GET_SIZE(v); j++) text[2 * c] += str_size(PyList_GET_ITEM(v, j));
                 text[2 * c + 1] += PyList_GET_SIZE(v);
             } else if (cols[c].kind != C_LIST_STR) {
                 text[2 * c] += str_size(v);
             }
-            Py_DECREF(v);
         }
     }
     for (Py_ssize_t c = 0; c < nc; c++) {
@@ -898,11 +893,14 @@ static PyObject *columns(PyObject *self, PyObject *const *args, Py_ssize_t nargs
             goto done;
         }
         for (Py_ssize_t c = 0; c < nc; c++) {
-            PyObject *d = PyTuple_GET_ITEM(descrs, cols[c].field);
-            PyObject *v = Py_TYPE(d)->tp_descr_get(d, sp, NULL);
-            if (v == NULL) goto done;
+            PyObject *v = SLOT(sp, cols[c].field);
+            if (v == NULL) {   /* an unset field: raise what reading it in Python raises */
+                PyObject *d = PyTuple_GET_ITEM(descrs, cols[c].field);
+                Py_XDECREF(Py_TYPE(d)->tp_descr_get(d, sp, NULL));
+                if (!PyErr_Occurred()) PyErr_SetString(PyExc_AttributeError, "unset Span field");
+                goto done;
+            }
             int r = put_value(&cols[c], v, i);
-            Py_DECREF(v);
             if (r < 0) goto done;
             if (r == 0) { out = Py_NewRef(Py_None); goto done; }   /* a value only pyarrow converts */
         }
@@ -949,6 +947,16 @@ static PyObject *setup(PyObject *self, PyObject *cfg) {
     if (!PyTuple_Check(descrs) || PyTuple_GET_SIZE(descrs) != NFIELDS) {
         PyErr_SetString(PyExc_ValueError, "descriptors must be a tuple of the 32 Span field descriptors");
         return NULL;
+    }
+    for (int i = 0; i < NFIELDS; i++) {   /* plain object slots of Span, read and written by offset */
+        PyObject *d = PyTuple_GET_ITEM(descrs, i);
+        if (!Py_IS_TYPE(d, &PyMemberDescr_Type) || ((PyMemberDescrObject *)d)->d_member->type != T_OBJECT_EX ||
+            (((PyMemberDescrObject *)d)->d_member->flags & READONLY) ||
+            ((PyDescrObject *)d)->d_type != span_type->tp_base) {
+            PyErr_SetString(PyExc_TypeError, "descriptors must be Span's own writable object slots");
+            return NULL;
+        }
+        slot_off[i] = ((PyMemberDescrObject *)d)->d_member->offset;
     }
     if (!PyTuple_Check(decline_prefixes) || !PyAnySet_Check(decline_keys) || !PyDict_Check(fast_keys)) {
         PyErr_SetString(PyExc_TypeError, "decline_prefixes: tuple, decline_keys: set, fast_keys: dict");

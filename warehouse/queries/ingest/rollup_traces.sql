@@ -18,24 +18,6 @@ WITH s AS (
       AND load_id = coalesce($scope_load_id, load_id)
       AND source_file IS NOT DISTINCT FROM coalesce($scope_file, source_file)
 ),
-root1 AS (
-    SELECT trace_id, span_id AS root_span_id, name, input_text, output_text
-    FROM s
-    WHERE parent_span_id IS NULL OR is_orphan
-    QUALIFY row_number() OVER (
-        PARTITION BY trace_id ORDER BY (parent_span_id IS NULL) DESC, start_time NULLS LAST, span_id
-    ) = 1
-),
-root AS (
-    SELECT root1.*, r.metadata
-    FROM root1 LEFT JOIN _txroots r ON r.trace_id = root1.trace_id AND r.span_id = root1.root_span_id
-),
-llm_io AS (
-    SELECT trace_id,
-        arg_min(input_text, coalesce(start_time, TIMESTAMPTZ 'infinity')) FILTER (WHERE input_text IS NOT NULL) AS first_llm_input,
-        arg_max(output_text, coalesce(end_time, TIMESTAMPTZ '-infinity')) FILTER (WHERE output_text IS NOT NULL) AS last_llm_output
-    FROM s WHERE kind = 'llm' GROUP BY trace_id
-),
 agg AS (
     SELECT
         trace_id,
@@ -63,7 +45,13 @@ agg AS (
         arg_min(environment, coalesce(start_time, TIMESTAMPTZ 'infinity')) FILTER (WHERE environment IS NOT NULL) AS environment,
         arg_min(app_version, coalesce(start_time, TIMESTAMPTZ 'infinity')) FILTER (WHERE app_version IS NOT NULL) AS app_version,
         arg_min(source, coalesce(start_time, TIMESTAMPTZ 'infinity')) AS source,
-        min(load_id) AS first_load_id
+        min(load_id) AS first_load_id,
+        -- The root: no parent before orphans, then the earliest, then the smallest span id.
+        arg_min(struct_pack(root_span_id := span_id, name := name, input_text := input_text, output_text := output_text),
+                struct_pack(a := parent_span_id IS NOT NULL, b := start_time IS NULL, c := start_time, d := span_id))
+            FILTER (WHERE parent_span_id IS NULL OR is_orphan) AS root,
+        arg_min(input_text, coalesce(start_time, TIMESTAMPTZ 'infinity')) FILTER (WHERE kind = 'llm' AND input_text IS NOT NULL) AS first_llm_input,
+        arg_max(output_text, coalesce(end_time, TIMESTAMPTZ '-infinity')) FILTER (WHERE kind = 'llm' AND output_text IS NOT NULL) AS last_llm_output
     FROM s GROUP BY trace_id
 ),
 tc AS (
@@ -85,15 +73,15 @@ oc AS (
 )
 SELECT
     agg.trace_id,
-    root.root_span_id,
-    root.name,
+    (agg.root).root_span_id AS root_span_id,
+    (agg.root).name AS name,
     agg.start_time,
     agg.end_time,
     date_diff('microsecond', agg.start_time, agg.end_time) / 1000.0 AS latency_ms,
     CASE WHEN agg.has_error OR oc.outcome = 'failure' THEN 'error' ELSE 'ok' END AS status,
     coalesce(agg.error_message, CASE WHEN oc.outcome = 'failure' THEN coalesce(oc.outcome_comment, 'failed outcome') END) AS error_message,
-    coalesce(root.input_text, llm_io.first_llm_input) AS input,
-    coalesce(root.output_text, llm_io.last_llm_output) AS output,
+    coalesce((agg.root).input_text, agg.first_llm_input) AS input,
+    coalesce((agg.root).output_text, agg.last_llm_output) AS output,
     agg.span_count,
     agg.llm_calls,
     coalesce(tc.tool_call_count, 0) AS tool_call_count,
@@ -110,13 +98,12 @@ SELECT
     agg.app_version,
     oc.outcome,
     oc.outcome_score,
-    root.metadata,
+    r.metadata,
     agg.source,
     agg.first_load_id,
     $load_id AS load_id,
     $schema_version AS schema_version
 FROM agg
-LEFT JOIN root USING (trace_id)
-LEFT JOIN llm_io USING (trace_id)
-LEFT JOIN tc USING (trace_id)
-LEFT JOIN oc USING (trace_id);
+LEFT JOIN _txroots r ON r.trace_id = agg.trace_id AND r.span_id = (agg.root).root_span_id
+LEFT JOIN tc ON tc.trace_id = agg.trace_id
+LEFT JOIN oc ON oc.trace_id = agg.trace_id;
