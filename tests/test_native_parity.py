@@ -233,6 +233,31 @@ def _mutate(rng: random.Random, sp: dict[str, Any]) -> dict[str, Any]:
 
 
 @needs_native
+def test_tool_call_records_are_the_same(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The native loop keeps the ToolCallTracker's records itself: requests without ids are named by
+    their (message, call) position, matched by name to tool spans, and the rest come out at the end."""
+    call = lambda name, cid=None: {"type": "tool_call", "id": cid, "name": name, "arguments": {"q": name}}  # noqa: E731
+    two = [{"role": "assistant", "parts": [call("f"), call("g")], "finish_reason": "tool_call"},
+           {"role": "assistant", "parts": [call("h")], "finish_reason": "tool_call"},
+           {"role": "assistant", "parts": [call("span 4")], "finish_reason": "tool_call"}]
+    one = [{"role": "assistant", "parts": [call("k", "call_k")], "finish_reason": "tool_call"}]
+    llm = {"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o"}
+    tool = {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.call.arguments": "{}"}
+    spans = [_span(0, {**llm, "gen_ai.output.messages": two}), _span(1, {**llm, "gen_ai.output.messages": one}),
+             _span(2, {**tool, "gen_ai.tool.name": "g"}), _span(3, {**tool, "gen_ai.tool.name": "x", "gen_ai.tool.call.id": "call_k"}),
+             _span(4, {**tool, "gen_ai.tool.name": ""})]
+    for sp in spans:   # one trace
+        sp["traceId"] = "ab" * 16
+    n, fast = _compare(_write(tmp_path / "calls.jsonl", spans), monkeypatch)
+    assert (n, fast) == (5, 5)
+    calls = [c for c in _items(tmp_path / "calls.jsonl", monkeypatch, True) if isinstance(c, ToolCall)]
+    assert [(c.tool_name, c.call_id, c.seq) for c in calls] == [
+        ("g", f"{3:016x}", 5), ("x", "call_k", 6), ("span 4", f"{5:016x}", 7),
+        ("f", f"{1:016x}:0:0", 0), ("h", f"{1:016x}:1:0", 2),
+    ]
+
+
+@needs_native
 def test_random_mutations_map_the_same_or_are_declined(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     gt = generate_day(tmp_path / "day", day=date(2026, 1, 6), n_traces=60, traces_per_file=60)
     base = [sp for line in gt.files[0].read_bytes().splitlines()

@@ -19,7 +19,7 @@
 /* -- configuration (set once by setup()) ------------------------------------------------------------ */
 
 static PyObject *f_dumps, *f_loads, *f_int, *f_float, *f_str, *f_tags, *f_maybe_json, *f_normalize,
-    *f_render, *f_json_text;
+    *f_render, *f_json_text, *f_observe, *f_tool_call;
 static PyObject *kind_map, *status_map, *role_aliases, *fast_keys, *decline_prefixes, *decline_keys;
 static PyObject *key_class;        /* key -> int class (cache) */
 static PyTypeObject *span_type;
@@ -53,7 +53,7 @@ enum { F_MODEL, F_PROVIDER, F_IN, F_OUT, F_TOTAL, F_COST, F_SESSION, F_TOOL_NAME
 static PyObject *s_traceId, *s_spanId, *s_parentSpanId, *s_name, *s_start, *s_end, *s_status, *s_events,
     *s_attributes, *s_key, *s_value, *s_stringValue, *s_intValue, *s_doubleValue, *s_boolValue,
     *s_arrayValue, *s_values, *s_code, *s_status_code, *s_message, *s_description, *s_parts, *s_role,
-    *s_type, *s_content, *s_finish_reason, *s_id, *s_arguments, *s_response, *s_tool_calls,
+    *s_type, *s_content, *s_finish_reason, *s_id, *s_arguments, *s_response, *s_tool_calls, *s__traces,
     *s_tool_call_id, *s_op, *s_gen_tool_name, *s_hint_req, *s_hint_resp, *s_hint_in, *s_in_msgs,
     *s_out_msgs, *s_user, *s_assistant, *s_tool, *s_llm, *s_unknown, *s_unset, *s_text, *s_tool_call,
     *s_tool_call_response;
@@ -635,6 +635,114 @@ static int wants_observe(PyObject *span, PyObject *outm) {
     return 0;
 }
 
+/* The tracker's entry of a trace (borrowed): ToolCallTracker._entry. NULL with an error on failure, NULL
+ * without one when the entry is not the [next seq, executed, requests] list this code knows. */
+static PyObject *trace_entry(PyObject *traces, PyObject *trace_id) {
+    PyObject *e = dget(traces, trace_id);
+    if (e == NULL) {
+        if (PyErr_Occurred()) return NULL;
+        if ((e = PyList_New(3)) == NULL) return NULL;
+        PyObject *zero = PyLong_FromLong(0), *a = PyList_New(0), *b = PyList_New(0);
+        if (zero == NULL || a == NULL || b == NULL) {
+            Py_XDECREF(zero);
+            Py_XDECREF(a);
+            Py_XDECREF(b);
+            Py_DECREF(e);
+            return NULL;
+        }
+        PyList_SET_ITEM(e, 0, zero);
+        PyList_SET_ITEM(e, 1, a);
+        PyList_SET_ITEM(e, 2, b);
+        int rc = PyDict_SetItem(traces, trace_id, e);
+        Py_DECREF(e);
+        if (rc < 0) return NULL;
+    }
+    if (!PyList_CheckExact(e) || PyList_GET_SIZE(e) != 3 || !PyLong_CheckExact(PyList_GET_ITEM(e, 0)) ||
+        !PyList_CheckExact(PyList_GET_ITEM(e, 1)) || !PyList_CheckExact(PyList_GET_ITEM(e, 2)))
+        return NULL;
+    return e;
+}
+
+/* e[0] += 1; returns the old value (new ref). */
+static PyObject *next_seq(PyObject *e) {
+    PyObject *seq = Py_NewRef(PyList_GET_ITEM(e, 0));
+    PyObject *one = PyLong_FromLong(1), *next = one ? PyNumber_Add(seq, one) : NULL;
+    Py_XDECREF(one);
+    if (next == NULL || PyList_SetItem(e, 0, next) < 0) {
+        Py_DECREF(seq);
+        return NULL;
+    }
+    return seq;
+}
+
+/* ToolCallTracker.observe(span, outm) for a span mapped here, on the tracker's ``_traces`` (the layout
+ * semconv.ToolCallTracker documents): the same records, and the ToolCall of a tool span appended to
+ * ``out``. 1 = done, 0 = a shape only the Python method takes (nothing changed), -1 = error. */
+static int track(PyObject *out, PyObject *traces, PyObject *span, PyObject *outm) {
+    PyObject *kind = SLOT(span, S_KIND), *tid = SLOT(span, S_TRACE_ID);
+    if (kind == NULL || tid == NULL || !PyUnicode_CheckExact(kind)) return 0;
+    if (PyUnicode_Compare(kind, s_tool) == 0) {
+        PyObject *e = trace_entry(traces, tid);
+        if (e == NULL) return PyErr_Occurred() ? -1 : 0;
+        PyObject *name = SLOT(span, S_TOOL_NAME), *cid = SLOT(span, S_TOOL_ID);
+        if (name == NULL || cid == NULL) return 0;
+        int t = PyObject_IsTrue(name);
+        if (t < 0) return -1;
+        if (!t && (name = SLOT(span, S_NAME)) == NULL) return 0;
+        PyObject *seq = next_seq(e);
+        if (seq == NULL) return -1;
+        PyObject *pair = PyTuple_Pack(2, cid, name);
+        int rc = pair == NULL ? -1 : PyList_Append(PyList_GET_ITEM(e, 1), pair);
+        Py_XDECREF(pair);
+        PyObject *a[2] = {span, seq};
+        PyObject *tc = rc < 0 ? NULL : PyObject_Vectorcall(f_tool_call, a, 2, NULL);
+        Py_DECREF(seq);
+        rc = tc == NULL ? -1 : PyList_Append(out, tc);
+        Py_XDECREF(tc);
+        return rc < 0 ? -1 : 1;
+    }
+    if (outm == NULL || outm == Py_None) return 1;
+    if (!PyList_CheckExact(outm)) return 0;
+    /* the requested calls: every message a dict, its tool_calls absent, None or a list */
+    Py_ssize_t nreq = 0;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(outm); i++) {
+        PyObject *m = PyList_GET_ITEM(outm, i);
+        if (!PyDict_CheckExact(m)) return 0;
+        PyObject *tc = dget(m, s_tool_calls);
+        if (tc == NULL) {
+            if (PyErr_Occurred()) return -1;
+            continue;
+        }
+        if (tc == Py_None) continue;
+        if (!PyList_CheckExact(tc)) return 0;
+        nreq += PyList_GET_SIZE(tc);
+    }
+    if (nreq == 0) return 1;
+    PyObject *e = trace_entry(traces, tid);
+    if (e == NULL) return PyErr_Occurred() ? -1 : 0;
+    PyObject *sid = SLOT(span, S_SPAN_ID), *src = SLOT(span, S_SOURCE), *end = SLOT(span, S_END);
+    if (sid == NULL || src == NULL || end == NULL) return 0;
+    PyObject *ref = PyTuple_Pack(3, sid, src, end);   /* not the span: the loader may mutate it */
+    if (ref == NULL) return -1;
+    int rc = 0;
+    for (Py_ssize_t i = 0; rc == 0 && i < PyList_GET_SIZE(outm); i++) {
+        PyObject *tcs = dget(PyList_GET_ITEM(outm, i), s_tool_calls);
+        if (tcs == NULL || tcs == Py_None) continue;
+        for (Py_ssize_t j = 0; rc == 0 && j < PyList_GET_SIZE(tcs); j++) {
+            PyObject *seq = next_seq(e);
+            PyObject *pi = PyLong_FromSsize_t(i), *pj = PyLong_FromSsize_t(j);
+            PyObject *rec = (seq && pi && pj) ? PyTuple_Pack(5, seq, ref, pi, pj, PyList_GET_ITEM(tcs, j)) : NULL;
+            rc = rec == NULL ? -1 : PyList_Append(PyList_GET_ITEM(e, 2), rec);
+            Py_XDECREF(rec);
+            Py_XDECREF(seq);
+            Py_XDECREF(pi);
+            Py_XDECREF(pj);
+        }
+    }
+    Py_DECREF(ref);
+    return rc < 0 ? -1 : 1;
+}
+
 static int append_call(PyObject *out, PyObject *observe, PyObject *span, PyObject *outm) {
     PyObject *a[2] = {span, outm};
     PyObject *tc = PyObject_Vectorcall(observe, a, outm ? 2 : 1, NULL);
@@ -655,26 +763,40 @@ static PyObject *map_spans(PyObject *self, PyObject *const *args, Py_ssize_t nar
     }
     if (!check_ready()) return NULL;
     PyObject *spans = args[0], *base = args[1], *source = args[2], *out = args[4], *observe = args[5], *slow = args[6];
+    /* observe is ToolCallTracker.observe: its records for the spans mapped here are made here (track) */
+    PyObject *traces = NULL;
+    if (PyMethod_Check(observe) && PyMethod_GET_FUNCTION(observe) == f_observe) {
+        traces = PyObject_GetAttr(PyMethod_GET_SELF(observe), s__traces);
+        if (traces == NULL || !PyDict_CheckExact(traces)) {
+            PyErr_Clear();
+            Py_CLEAR(traces);
+        }
+    }
+    PyObject *result = NULL;
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(spans); i++) {
         PyObject *sp = PyList_GET_ITEM(spans, i);
         PyObject *outm = NULL, *span = map_one(sp, base, source, &outm);
         if (span != Py_None) {
-            int rc = PyList_Append(out, span), want = rc < 0 ? -1 : wants_observe(span, outm);
+            int rc = PyList_Append(out, span), done = rc < 0 || traces == NULL ? 0 : track(out, traces, span, outm);
+            int want = rc < 0 || done ? 0 : wants_observe(span, outm);
             if (want > 0) rc = append_call(out, observe, span, outm);
             Py_DECREF(span);
             Py_DECREF(outm);
-            if (rc < 0 || want < 0) return NULL;
+            if (rc < 0 || want < 0 || done < 0) goto fail;
             continue;
         }
         Py_DECREF(span);
         PyObject *a[5] = {sp, base, source, args[3], out};
         span = PyObject_Vectorcall(slow, a, 5, NULL);
-        if (span == NULL) return NULL;
+        if (span == NULL) goto fail;
         int rc = span == Py_None ? 0 : append_call(out, observe, span, NULL);
         Py_DECREF(span);
-        if (rc < 0) return NULL;
+        if (rc < 0) goto fail;
     }
-    Py_RETURN_NONE;
+    result = Py_NewRef(Py_None);
+fail:
+    Py_XDECREF(traces);
+    return result;
 }
 
 
@@ -939,6 +1061,7 @@ static PyObject *setup(PyObject *self, PyObject *cfg) {
     NEED(f_dumps, "dumps"); NEED(f_loads, "loads"); NEED(f_int, "to_int"); NEED(f_float, "to_float");
     NEED(f_str, "to_str"); NEED(f_tags, "tags"); NEED(f_maybe_json, "maybe_json");
     NEED(f_normalize, "normalize_messages"); NEED(f_render, "render_tool_calls"); NEED(f_json_text, "json_text");
+    NEED(f_observe, "tracker_observe"); NEED(f_tool_call, "tool_call_from_span");
     NEED(kind_map, "kind_map"); NEED(status_map, "status_map"); NEED(role_aliases, "role_aliases");
     NEED(fast_keys, "fast_keys"); NEED(decline_prefixes, "decline_prefixes"); NEED(decline_keys, "decline_keys");
     PyObject *st; NEED(st, "span_type");
@@ -973,7 +1096,7 @@ static PyObject *setup(PyObject *self, PyObject *cfg) {
     INTERN(s_status_code, "status_code"); INTERN(s_message, "message"); INTERN(s_description, "description");
     INTERN(s_parts, "parts"); INTERN(s_role, "role"); INTERN(s_type, "type"); INTERN(s_content, "content");
     INTERN(s_finish_reason, "finish_reason"); INTERN(s_id, "id"); INTERN(s_arguments, "arguments");
-    INTERN(s_response, "response"); INTERN(s_tool_calls, "tool_calls"); INTERN(s_tool_call_id, "tool_call_id");
+    INTERN(s_response, "response"); INTERN(s_tool_calls, "tool_calls"); INTERN(s__traces, "_traces"); INTERN(s_tool_call_id, "tool_call_id");
     INTERN(s_op, "gen_ai.operation.name"); INTERN(s_gen_tool_name, "gen_ai.tool.name");
     INTERN(s_hint_req, "gen_ai.request.model"); INTERN(s_hint_resp, "gen_ai.response.model");
     INTERN(s_hint_in, "gen_ai.usage.input_tokens"); INTERN(s_in_msgs, "gen_ai.input.messages");
@@ -1010,7 +1133,7 @@ static struct PyModuleDef module = {
 };
 
 /* Bumped whenever setup()'s config or a function's signature changes: native.py ignores a stale build. */
-#define NATIVE_API 3
+#define NATIVE_API 4
 
 PyMODINIT_FUNC PyInit__otlp_native(void) {
     PyObject *m = PyModule_Create(&module);

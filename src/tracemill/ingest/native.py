@@ -20,11 +20,11 @@ import orjson
 import pyarrow as pa
 
 from tracemill.ingest import semconv
-from tracemill.ingest.records import FrozenSpan, Span, json_text
+from tracemill.ingest.records import FrozenSpan, Span, json_text, tool_call_from_span
 
 __all__ = ["ScopeMapper", "available", "scope_mapper", "span_columns"]
 
-_API = 3   # _otlp_native.c's NATIVE_API: a build of an older source is not used (make install rebuilds it)
+_API = 4   # _otlp_native.c's NATIVE_API: a build of an older source is not used (make install rebuilds it)
 try:
     from tracemill.ingest import _otlp_native as _ext  # type: ignore[attr-defined]
 except ImportError:   # not compiled (no C compiler at install time): the Python path does everything
@@ -72,7 +72,8 @@ def _setup() -> None:
         "dumps": orjson.dumps, "loads": orjson.loads, "to_int": semconv._int, "to_float": semconv._float,
         "to_str": semconv._str, "tags": semconv._tags, "maybe_json": semconv._maybe_json,
         "normalize_messages": semconv.normalize_messages, "render_tool_calls": semconv.render_tool_calls,
-        "json_text": json_text, "kind_map": semconv._GENAI_KIND, "status_map": _status_map(),
+        "json_text": json_text, "tracker_observe": semconv.ToolCallTracker.observe,
+        "tool_call_from_span": tool_call_from_span, "kind_map": semconv._GENAI_KIND, "status_map": _status_map(),
         "role_aliases": semconv._ROLE_ALIASES, "fast_keys": _fast_keys(),
         "decline_prefixes": _DECLINE_PREFIXES, "decline_keys": set(_DECLINE_KEYS),
         "span_type": FrozenSpan, "descriptors": tuple(Span.__dict__[n] for n in names),

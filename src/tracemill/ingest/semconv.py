@@ -982,6 +982,8 @@ class ToolCallTracker:
 
     def __init__(self) -> None:
         # trace_id -> [next seq, executed tool spans [(call_id, name)], requests [(seq, span, i, j, call)]]
+        # _otlp_native.c (track) keeps these records itself for the spans it maps: change both together
+        # (tests/test_native_parity.py compares the tool calls).
         self._traces: dict[str, list[Any]] = {}
 
     def _entry(self, trace_id: str) -> list[Any]:
