@@ -427,6 +427,8 @@ def _worker_entry() -> None:
         os.nice(10)
     except OSError:
         pass
+    import pyarrow.parquet  # noqa: F401 - imported while the loader opens the warehouse, before the job comes
+
     stdin = sys.stdin.buffer
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # stray prints go to stderr, never into the message stream
