@@ -236,7 +236,9 @@ def _mutate(rng: random.Random, sp: dict[str, Any]) -> dict[str, Any]:
 def test_tool_call_records_are_the_same(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The native loop keeps the ToolCallTracker's records itself: requests without ids are named by
     their (message, call) position, matched by name to tool spans, and the rest come out at the end."""
-    call = lambda name, cid=None: {"type": "tool_call", "id": cid, "name": name, "arguments": {"q": name}}  # noqa: E731
+    def call(name: str, cid: str | None = None) -> dict[str, Any]:
+        return {"type": "tool_call", "id": cid, "name": name, "arguments": {"q": name}}
+
     two = [{"role": "assistant", "parts": [call("f"), call("g")], "finish_reason": "tool_call"},
            {"role": "assistant", "parts": [call("h")], "finish_reason": "tool_call"},
            {"role": "assistant", "parts": [call("span 4")], "finish_reason": "tool_call"}]
