@@ -144,6 +144,31 @@ def test_oversized_line_is_rejected_and_the_rest_loads(tmp_path):
     assert len(spans) == 3
 
 
+def test_line_reader_reads_what_readline_reads(tmp_path, monkeypatch):
+    """The block line reader returns exactly what BufferedReader.readline(limit) returns: lines longer
+    than the limit, lines across blocks, a last line without a newline, blank and \\r\\n lines."""
+    import random
+
+    from tracemill.ingest.formats.otlp_json import _LineReader
+
+    monkeypatch.setattr(_LineReader, "_BLOCK", 64)   # lines and limits cross many blocks
+    rng = random.Random(5)
+    for case in range(40):
+        lines = [bytes(rng.choice(b"ab{}\r ") for _ in range(rng.choice((0, 1, 5, 63, 64, 65, 200))))
+                 for _ in range(rng.randint(0, 12))]
+        data = b"\n".join(lines) + rng.choice((b"", b"\n", b"\r\n"))
+        p = tmp_path / f"c{case}"
+        p.write_bytes(data)
+        with p.open("rb") as a, p.open("rb") as b:
+            reader = _LineReader(b)
+            while True:
+                limit = rng.choice((1, 2, 63, 64, 65, 130, 10_000))
+                want, got = a.readline(limit), reader.readline(limit)
+                assert got == want, (case, limit)
+                if not want:
+                    break
+
+
 def test_wrong_shapes_never_raise(tmp_path):
     p = tmp_path / "shapes.jsonl"
     recs = [

@@ -261,7 +261,36 @@ def request_items(req: Any, *, fmt: str, line_no: int | None, tracker: ToolCallT
 # -- reading -------------------------------------------------------------------------------------------
 
 
-def _skip_rest_of_line(fh: IO[bytes]) -> int:
+class _LineReader:
+    """``readline(limit)`` over big blocks of a binary file: a line is found with ``bytes.find``,
+    where a BufferedReader scans for the newline a byte at a time (about 5 instructions a byte, a
+    tenth of an OTLP line's whole parse). Reads continue from the file's current position."""
+
+    __slots__ = ("_fh", "_buf", "_pos")
+    _BLOCK = 1 << 22
+
+    def __init__(self, fh: IO[bytes]) -> None:
+        self._fh, self._buf, self._pos = fh, b"", 0
+
+    def readline(self, limit: int) -> bytes:
+        """Up to ``limit`` bytes: through the next newline if it comes within them (b"" at the end)."""
+        while True:
+            buf, pos = self._buf, self._pos
+            nl = buf.find(b"\n", pos, pos + limit)
+            if nl >= 0:
+                self._pos = nl + 1
+                return buf[pos:nl + 1]
+            if len(buf) - pos >= limit:
+                self._pos = pos + limit
+                return buf[pos:pos + limit]
+            more = self._fh.read(max(self._BLOCK, limit))
+            if not more:
+                self._buf, self._pos = b"", 0
+                return buf[pos:]
+            self._buf, self._pos = buf[pos:] + more, 0
+
+
+def _skip_rest_of_line(fh: IO[bytes] | _LineReader) -> int:
     n = 0
     while True:
         chunk = fh.readline(_CHUNK)
@@ -282,13 +311,14 @@ def iter_json_lines(fh: IO[bytes], max_bytes: int, first_line_no: int = 1) -> It
     """(line number, parsed JSON or Rejected) for each non-blank line, streaming."""
     line_no = first_line_no - 1
     loads = orjson.loads
+    reader = _LineReader(fh)
     while True:
-        line = fh.readline(max_bytes + 1)
+        line = reader.readline(max_bytes + 1)
         if not line:
             return
         line_no += 1
         if len(line) > max_bytes and not line.endswith(b"\n"):
-            total = len(line) + _skip_rest_of_line(fh)
+            total = len(line) + _skip_rest_of_line(reader)
             yield line_no, Rejected("oversized", f"line {line_no} is {total} bytes, over the {max_bytes}-byte limit",
                                     line[:4096], line_no)
             continue
