@@ -266,7 +266,7 @@ class _LineReader:
     where a BufferedReader scans for the newline a byte at a time (about 5 instructions a byte, a
     tenth of an OTLP line's whole parse). Reads continue from the file's current position."""
 
-    __slots__ = ("_fh", "_buf", "_pos")
+    __slots__ = ("_buf", "_fh", "_pos")
     _BLOCK = 1 << 22
 
     def __init__(self, fh: IO[bytes]) -> None:
