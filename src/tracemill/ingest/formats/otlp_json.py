@@ -263,8 +263,8 @@ def request_items(req: Any, *, fmt: str, line_no: int | None, tracker: ToolCallT
 
 class _LineReader:
     """``readline(limit)`` over big blocks of a binary file: a line is found with ``bytes.find``,
-    where a BufferedReader scans for the newline a byte at a time (about 5 instructions a byte, a
-    tenth of an OTLP line's whole parse). Reads continue from the file's current position."""
+    where a BufferedReader scans for the newline a byte at a time (1.7 instructions a byte with the
+    sources' 1 MB buffer, 3x that with the default one). Reads continue from the file's position."""
 
     __slots__ = ("_buf", "_fh", "_pos")
     _BLOCK = 1 << 22
