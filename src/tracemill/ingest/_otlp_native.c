@@ -614,27 +614,6 @@ static int check_ready(void) {
     return configured;
 }
 
-/* True when ToolCallTracker.observe has something to record: a tool span, or output messages that
- * request tool calls (for any other span it returns None and changes nothing). */
-static int wants_observe(PyObject *span, PyObject *outm) {
-    PyObject *kind = SLOT(span, S_KIND);
-    int tool = kind != NULL && PyUnicode_Check(kind) && PyUnicode_Compare(kind, s_tool) == 0;
-    if (tool) return 1;
-    if (!PyList_Check(outm)) return outm != Py_None;   /* not the fast path's list: let observe decide */
-    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(outm); i++) {
-        PyObject *m = PyList_GET_ITEM(outm, i);
-        if (!PyDict_Check(m)) return 1;
-        PyObject *tc = dget(m, s_tool_calls);
-        if (tc == NULL) {
-            if (PyErr_Occurred()) return -1;
-            continue;
-        }
-        int t = PyObject_IsTrue(tc);
-        if (t != 0) return t;
-    }
-    return 0;
-}
-
 /* The tracker's entry of a trace (borrowed): ToolCallTracker._entry. NULL with an error on failure, NULL
  * without one when the entry is not the [next seq, executed, requests] list this code knows. */
 static PyObject *trace_entry(PyObject *traces, PyObject *trace_id) {
@@ -778,11 +757,10 @@ static PyObject *map_spans(PyObject *self, PyObject *const *args, Py_ssize_t nar
         PyObject *outm = NULL, *span = map_one(sp, base, source, &outm);
         if (span != Py_None) {
             int rc = PyList_Append(out, span), done = rc < 0 || traces == NULL ? 0 : track(out, traces, span, outm);
-            int want = rc < 0 || done ? 0 : wants_observe(span, outm);
-            if (want > 0) rc = append_call(out, observe, span, outm);
+            if (rc == 0 && done == 0) rc = append_call(out, observe, span, outm);   /* as the Python loop does */
             Py_DECREF(span);
             Py_DECREF(outm);
-            if (rc < 0 || want < 0 || done < 0) goto fail;
+            if (rc < 0 || done < 0) goto fail;
             continue;
         }
         Py_DECREF(span);
