@@ -569,6 +569,14 @@ def _read_data_file(path: str) -> pa.Table:
     return tbl.add_column(i, "start_ns", tbl.column("start_time").cast(pa.int64()))
 
 
+def _take_back(chunk: Chunk) -> None:
+    """Turn a worker chunk with a data file back into an ordinary one: its span table, the file removed."""
+    assert chunk.data_file is not None
+    chunk.spans = _read_data_file(chunk.data_file)
+    os.unlink(chunk.data_file)
+    chunk.data_file = None
+
+
 def _drop_spool(chunk: Chunk) -> None:
     """Remove a worker chunk's files once it is written or skipped (a registered data file is no longer its)."""
     chunk.spans = None
@@ -824,13 +832,11 @@ class Load:
             direct = self._direct_ok and not con.execute(query("ingest/chunk_stored_traces")).fetchall()
             del _b
         if not direct:
-            chunk.spans, chunk.data_file = _read_data_file(path), None
-            os.unlink(path)
+            _take_back(chunk)
             return self._write_spans(chunk, label)
         outcome = self._validate(head)
         if not outcome.success:
-            chunk.spans, chunk.data_file = _read_data_file(path), None   # the batch's raw payloads
-            os.unlink(path)
+            _take_back(chunk)   # the batch's raw payloads
             self._quarantine_batch(chunk, outcome, label)
             return False
         self.summary.duplicates += len(chunk.duplicate_raw)
