@@ -1,7 +1,8 @@
 """Hatchling build hook: compile the optional C fast path for OTLP ingest when a C compiler is there.
 
-``src/tracemill/ingest/_otlp_native.c`` is one file against the CPython API only, so it is built with
-the compiler and flags this Python was built with (``sysconfig``). Without a compiler (or the Python
+``src/tracemill/ingest/_otlp_native.c`` is one file against the CPython API (it includes the vendored
+yyjson reader, ``_vendor/yyjson``), so it is built with the compiler and flags this Python was built
+with (``sysconfig``). Without a compiler (or the Python
 headers) the build goes on, prints why, and tracemill runs its pure-Python mapper instead: the
 README's "only Python and make" set-up keeps working, only slower at ingest.
 """

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -146,6 +147,23 @@ def test_quarantine_each_kind_of_bad_input(settings, tmp_path):
     assert con.execute("SELECT line_no FROM quarantine WHERE reason = 'malformed_json'").fetchall()[0][0] == 2
     raw = con.execute("SELECT raw FROM quarantine WHERE reason = 'invalid_utf8'").fetchall()[0][0]
     assert "\\xff" in raw  # the bad bytes are kept, escaped, not dropped
+
+
+def test_a_span_nested_deeper_than_json_can_be_written_is_quarantined(settings, tmp_path):
+    """orjson reads 1,024 levels of nesting but writes 254: such a span (raw, or a tool call's arguments)
+    goes to quarantine with its tool calls, and the rest of the load goes on."""
+    deep = json.dumps(_span("t6", "deep"))[:-1] + ', "vendor": ' + "[" * 300 + "]" * 300 + "}"
+    messages = ('[{"role": "assistant", "parts": [{"type": "tool_call", "id": "c1", "name": "f", "arguments": '
+                + "[" * 260 + "]" * 260 + "}]}]")
+    args = json.dumps(_span("t7", "args", gen_ai__operation__name="chat", gen_ai__output__messages=messages))
+    f = tmp_path / "deep.jsonl"
+    f.write_bytes(_otlp_line([_span("t6", "ok")]) + _otlp_line([]).replace(b'"spans":[]', f'"spans":[{deep},{args}]'.encode()))
+    summary = ingest_paths([str(f)], settings=settings)
+    con = connect(settings)
+    rows = con.execute("SELECT reason, detail FROM quarantine ORDER BY detail").fetchall()
+    assert [r for r, _ in rows] == ["invalid_value", "invalid_value"] and all("Recursion limit" in d for _, d in rows), rows
+    assert summary.spans_ingested == 1 and summary.quarantined == 2
+    assert con.execute("SELECT count(*) FROM tool_calls").fetchall()[0][0] == 0
 
 
 def test_failed_validation_quarantines_the_batch_and_fails(settings, tmp_path):

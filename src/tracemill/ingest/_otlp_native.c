@@ -1,13 +1,16 @@
-/* Optional C fast path for mapping OTLP/JSON span dicts onto frozen ``Span``s, and for turning spans
- * into the loader's Arrow columns.
+/* Optional C fast path for OTLP/JSON lines: each line parsed with yyjson and its spans mapped onto frozen
+ * ``Span``s, and the spans turned into the loader's Arrow columns.
  *
- * It does what ``otlp_json.span_item`` + ``semconv.map_span`` + ``loader._freeze`` do, for the common
- * shape only: a GenAI-convention span with no events, lowercase hex ids, plain attribute values and
- * GenAI parts-based messages. Anything else (OpenInference, Vercel, deprecated forms, evaluation
- * attributes, odd types, any error) is *declined*: the Python path (otlp_json.span_item) maps that
- * span, so its results and its quarantine reasons stay the reference. Value rules that are not
- * plain (token coercion, tags, JSON sniffing, message shapes off the fast path) call the Python
- * helpers themselves, so they cannot drift. tests/test_native_parity.py checks both paths agree.
+ * map_line() does what ``orjson.loads`` + ``otlp_json.request_items`` (``span_item`` + ``semconv.map_span``)
+ * + ``loader._freeze`` do, for the common shape only: a GenAI-convention span with no events, lowercase hex
+ * ids, plain attribute values and GenAI parts-based messages. It reads yyjson's values in place: Python
+ * objects are made only for the Span's own fields, and the JSON columns (raw, attributes, messages) are
+ * written here as orjson writes them. Anything else (OpenInference, Vercel, deprecated forms, evaluation
+ * attributes, odd types, repeated keys, any error) is *declined*: the Python path (otlp_json.span_item)
+ * maps that span, so its results and its quarantine reasons stay the reference. A line it cannot take as a
+ * whole (not JSON, or a request of another shape) is left to the caller. Value rules that are not plain
+ * (token coercion, tags, JSON sniffing, message shapes off the fast path) call the Python helpers
+ * themselves, so they cannot drift. tests/test_native_parity.py checks both paths agree.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -15,6 +18,14 @@
 #include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
+#include <limits.h>
+
+/* yyjson (MIT, vendored unchanged in _vendor/yyjson) reads the lines. Its symbols stay inside
+ * this module, away from the copy other extensions (orjson) may carry. */
+#define YYJSON_DISABLE_WRITER 1
+#define YYJSON_DISABLE_UTILS 1
+#define yyjson_api __attribute__((visibility("hidden")))
+#include "_vendor/yyjson/yyjson.c"
 
 /* -- configuration (set once by setup()) ------------------------------------------------------------ */
 
@@ -50,124 +61,13 @@ enum { F_MODEL, F_PROVIDER, F_IN, F_OUT, F_TOTAL, F_COST, F_SESSION, F_TOOL_NAME
 #define K_MSG_IN (-3)
 #define K_MSG_OUT (-4)
 
-static PyObject *s_traceId, *s_spanId, *s_parentSpanId, *s_name, *s_start, *s_end, *s_status, *s_events,
-    *s_attributes, *s_key, *s_value, *s_stringValue, *s_intValue, *s_doubleValue, *s_boolValue,
-    *s_arrayValue, *s_values, *s_code, *s_status_code, *s_message, *s_description, *s_parts, *s_role,
-    *s_type, *s_content, *s_finish_reason, *s_id, *s_arguments, *s_response, *s_tool_calls, *s__traces,
-    *s_tool_call_id, *s_op, *s_gen_tool_name, *s_hint_req, *s_hint_resp, *s_hint_in, *s_in_msgs,
-    *s_out_msgs, *s_user, *s_assistant, *s_tool, *s_llm, *s_unknown, *s_unset, *s_text, *s_tool_call,
-    *s_tool_call_response;
+static PyObject *s_name, *s_role, *s_content, *s_id, *s_arguments, *s_tool_calls, *s__traces, *s_in_msgs,
+    *s_out_msgs, *s_user, *s_assistant, *s_tool, *s_llm, *s_unknown, *s_unset;
 
 /* -- small helpers ------------------------------------------------------------------------------------ */
 
 /* Borrowed d[k] or NULL (no error set on a miss; -1/error means decline). */
 static inline PyObject *dget(PyObject *d, PyObject *k) { return PyDict_GetItemWithError(d, k); }
-
-static int is_ascii_str(PyObject *o) { return PyUnicode_CheckExact(o) && PyUnicode_IS_ASCII(o); }
-
-static int eq_ascii(PyObject *o, const char *s) {
-    return PyUnicode_CheckExact(o) && PyUnicode_CompareWithASCIIString(o, s) == 0;
-}
-
-/* 2*nbytes lowercase hex digits, not all zeros. 1 = yes, 0 = all zeros, -1 = something else. */
-static int lower_hex(PyObject *v, Py_ssize_t n) {
-    if (!is_ascii_str(v) || PyUnicode_GET_LENGTH(v) != n) return -1;
-    const char *c = (const char *)PyUnicode_1BYTE_DATA(v);
-    int nonzero = 0;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        char x = c[i];
-        if (!((x >= '0' && x <= '9') || (x >= 'a' && x <= 'f'))) return -1;
-        if (x != '0') nonzero = 1;
-    }
-    return nonzero;
-}
-
-/* unix_ns for the plain cases: new ref (an int or None), or NULL = decline. */
-static PyObject *time_ns(PyObject *v) {
-    if (v == NULL || v == Py_None) Py_RETURN_NONE;
-    PyObject *n;
-    if (PyUnicode_CheckExact(v)) {
-        if (PyUnicode_GET_LENGTH(v) == 0) Py_RETURN_NONE;
-        n = PyLong_FromUnicodeObject(v, 10);
-        if (n == NULL) return NULL;
-    } else if (PyLong_CheckExact(v)) {
-        n = Py_NewRef(v);
-    } else {
-        return NULL;
-    }
-    int overflow = 0;
-    long long x = PyLong_AsLongLongAndOverflow(n, &overflow);
-    if (overflow || x < 0 || (x == -1 && PyErr_Occurred())) {
-        Py_DECREF(n);
-        return NULL;
-    }
-    return n;
-}
-
-/* One OTLP AnyValue of a plain kind (string, int, double, bool, array of those): new ref or NULL. */
-static PyObject *any_value(PyObject *v, int depth) {
-    if (!PyDict_CheckExact(v) || PyDict_GET_SIZE(v) != 1 || depth > 8) return NULL;
-    Py_ssize_t pos = 0;
-    PyObject *k, *x;
-    PyDict_Next(v, &pos, &k, &x);
-    if (k == s_stringValue || eq_ascii(k, "stringValue")) {
-        return PyUnicode_CheckExact(x) ? Py_NewRef(x) : NULL;   /* None/other: Python decides */
-    }
-    if (k == s_intValue || eq_ascii(k, "intValue")) {
-        if (PyLong_CheckExact(x)) return Py_NewRef(x);
-        if (PyUnicode_CheckExact(x)) return PyLong_FromUnicodeObject(x, 10);
-        return NULL;
-    }
-    if (k == s_doubleValue || eq_ascii(k, "doubleValue")) {
-        if (PyFloat_CheckExact(x) || PyLong_CheckExact(x) || PyUnicode_CheckExact(x)) return PyNumber_Float(x);
-        return NULL;
-    }
-    if (k == s_boolValue || eq_ascii(k, "boolValue")) {
-        return PyBool_Check(x) ? Py_NewRef(x) : NULL;
-    }
-    if (k == s_arrayValue || eq_ascii(k, "arrayValue")) {
-        if (!PyDict_CheckExact(x)) return NULL;
-        PyObject *vals = dget(x, s_values);
-        if (vals == NULL) {
-            if (PyErr_Occurred()) return NULL;
-            if (PyDict_GET_SIZE(x) != 0) return NULL;
-            return PyList_New(0);
-        }
-        if (!PyList_CheckExact(vals)) return NULL;
-        Py_ssize_t n = PyList_GET_SIZE(vals);
-        PyObject *out = PyList_New(n);
-        if (out == NULL) return NULL;
-        for (Py_ssize_t i = 0; i < n; i++) {
-            PyObject *e = any_value(PyList_GET_ITEM(vals, i), depth + 1);
-            if (e == NULL) {
-                Py_DECREF(out);
-                return NULL;
-            }
-            PyList_SET_ITEM(out, i, e);
-        }
-        return out;
-    }
-    return NULL;
-}
-
-/* decode_kvlist into ``out`` (later keys overwrite earlier ones). 0 ok, -1 decline. */
-static int decode_attrs(PyObject *kvs, PyObject *out) {
-    if (!PyList_CheckExact(kvs)) return -1;
-    Py_ssize_t n = PyList_GET_SIZE(kvs);
-    for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *kv = PyList_GET_ITEM(kvs, i);
-        if (!PyDict_CheckExact(kv)) return -1;
-        PyObject *k = dget(kv, s_key);
-        PyObject *v = k ? dget(kv, s_value) : NULL;
-        if (k == NULL || v == NULL || !PyUnicode_CheckExact(k)) return -1;
-        PyObject *x = any_value(v, 0);
-        if (x == NULL) return -1;
-        int rc = PyDict_SetItem(out, k, x);
-        Py_DECREF(x);
-        if (rc < 0) return -1;
-    }
-    return 0;
-}
 
 /* The class of an attribute key (cached): field*16+rank, or one of the K_* codes. -100 on error. */
 static int classify(PyObject *key) {
@@ -249,128 +149,10 @@ static PyObject *maybe_json(PyObject *v) {
     return call1(f_maybe_json, v);
 }
 
-/* d[k] = v, taking over the new reference v (which may be NULL: a failure to make it). -1 on failure. */
-static int set_steal(PyObject *d, PyObject *k, PyObject *v) {
-    if (v == NULL) return -1;
-    int rc = PyDict_SetItem(d, k, v);
-    Py_DECREF(v);
-    return rc;
-}
-
-/* semconv._call */
-static PyObject *make_call(PyObject *cid, PyObject *name, PyObject *arguments) {
-    PyObject *d = PyDict_New();
-    if (d == NULL) return NULL;
-    if (set_steal(d, s_id, as_str(cid)) < 0 || set_steal(d, s_name, as_str(name)) < 0 ||
-        set_steal(d, s_arguments, maybe_json(arguments)) < 0) {
-        Py_DECREF(d);
-        return NULL;
-    }
-    return d;
-}
-
-/* The fast-path form of one GenAI message (semconv.normalize_messages' inner fast path): a new dict,
- * or NULL with no error set when the message is off the fast path (NULL with an error: a failure). */
-static PyObject *fast_message(PyObject *m) {
-    if (!PyDict_CheckExact(m)) return NULL;
-    PyObject *parts = dget(m, s_parts);
-    if (parts == NULL || !PyList_CheckExact(parts) || PyList_GET_SIZE(parts) != 1 || PyDict_GET_SIZE(m) > 3)
-        return NULL;
-    PyObject *p = PyList_GET_ITEM(parts, 0);
-    PyObject *role = dget(m, s_role);
-    if (role == NULL || !PyDict_CheckExact(p) || !PyUnicode_CheckExact(role)) return NULL;
-    int alias = PyDict_Contains(role_aliases, role);
-    if (alias != 0) return NULL;
-    PyObject *t = dget(p, s_type);
-    PyObject *fr = dget(m, s_finish_reason);
-    if (fr == Py_None) fr = NULL;
-    if (!(PyDict_GET_SIZE(m) == 2 || fr != NULL) || t == NULL || PyErr_Occurred()) return NULL;
-    PyObject *msg = NULL, *x = NULL;
-    if (eq_ascii(t, "text")) {
-        PyObject *c = dget(p, s_content);
-        if (c == NULL || !PyUnicode_CheckExact(c)) return NULL;
-        msg = PyDict_New();
-        if (msg == NULL || PyDict_SetItem(msg, s_role, role) < 0 || PyDict_SetItem(msg, s_content, c) < 0) goto fail;
-    } else if (eq_ascii(t, "tool_call")) {
-        PyObject *cid = dget(p, s_id), *nm = dget(p, s_name), *args = dget(p, s_arguments);
-        if (PyErr_Occurred()) return NULL;
-        x = make_call(cid, nm, args);
-        if (x == NULL) return NULL;
-        PyObject *lst = PyList_New(1);
-        if (lst == NULL) goto fail;
-        PyList_SET_ITEM(lst, 0, x);
-        x = lst;
-        msg = PyDict_New();
-        if (msg == NULL || PyDict_SetItem(msg, s_role, role) < 0 || PyDict_SetItem(msg, s_content, Py_None) < 0 ||
-            PyDict_SetItem(msg, s_tool_calls, x) < 0)
-            goto fail;
-        Py_CLEAR(x);
-    } else if (eq_ascii(t, "tool_call_response") && fr == NULL) {
-        PyObject *rid = dget(p, s_id), *resp = dget(p, s_response);
-        if (PyErr_Occurred()) return NULL;
-        msg = PyDict_New();
-        if (msg == NULL || PyDict_SetItem(msg, s_role, s_tool) < 0 || set_steal(msg, s_content, json_str(resp)) < 0 ||
-            set_steal(msg, s_tool_call_id, as_str(rid)) < 0)
-            goto fail;
-        return msg;
-    } else {
-        return NULL;
-    }
-    if (fr != NULL && PyDict_SetItem(msg, s_finish_reason, fr) < 0) goto fail;
-    return msg;
-fail:
-    Py_XDECREF(x);
-    Py_XDECREF(msg);
-    if (!PyErr_Occurred()) PyErr_SetString(PyExc_RuntimeError, "fast_message");
-    return NULL;
-}
-
-/* semconv.normalize_messages(value, role): the fast path here, the Python function for the rest. */
+/* semconv.normalize_messages(value, role), for the message values fast_msg() does not take. */
 static PyObject *normalize(PyObject *value, PyObject *role) {
-    if (value == NULL || value == Py_None) Py_RETURN_NONE;
-    if (!PyUnicode_CheckExact(value)) goto python;
-    {
-        /* Only a JSON list is mapped here. Leading JSON whitespace is whitespace to str.lstrip() too,
-         * and orjson skips it, so parsing the whole string equals _maybe_json's parse of the stripped one. */
-        Py_ssize_t n = PyUnicode_GET_LENGTH(value), i = 0;
-        Py_UCS4 ch = 0;
-        while (i < n && ((ch = PyUnicode_READ_CHAR(value, i)) == ' ' || ch == '\t' || ch == '\n' || ch == '\r')) i++;
-        if (i >= n || ch != '[') goto python;
-    }
-    {
-        PyObject *parsed = call1(f_loads, value);
-        if (parsed == NULL) {
-            PyErr_Clear();
-            goto python;
-        }
-        if (!PyList_CheckExact(parsed)) {
-            Py_DECREF(parsed);
-            goto python;
-        }
-        Py_ssize_t n = PyList_GET_SIZE(parsed);
-        PyObject *out = PyList_New(n);
-        if (out == NULL) {
-            Py_DECREF(parsed);
-            return NULL;
-        }
-        for (Py_ssize_t i = 0; i < n; i++) {
-            PyObject *msg = fast_message(PyList_GET_ITEM(parsed, i));
-            if (msg == NULL) {
-                Py_DECREF(out);
-                Py_DECREF(parsed);
-                if (PyErr_Occurred()) return NULL;
-                goto python;
-            }
-            PyList_SET_ITEM(out, i, msg);
-        }
-        Py_DECREF(parsed);
-        return out;
-    }
-python:
-    {
-        PyObject *args[2] = {value, role};
-        return PyObject_Vectorcall(f_normalize, args, 2, NULL);
-    }
+    PyObject *args[2] = {value, role};
+    return PyObject_Vectorcall(f_normalize, args, 2, NULL);
 }
 
 /* semconv._last_content: borrowed-free (new ref) result, Py_None when nothing matches. */
@@ -404,210 +186,7 @@ static PyObject *last_content(PyObject *msgs, PyObject *roles) {
     Py_RETURN_NONE;
 }
 
-/* -- the span ----------------------------------------------------------------------------------------- */
-
-/* The frozen Span of one OTLP span dict (new ref), with its parsed output messages in *outm_out (new
- * ref); or None (new ref) when the span is declined. Never NULL: any error is a decline. */
-static PyObject *map_one(PyObject *sp, PyObject *base, PyObject *source, PyObject **outm_out) {
-    PyObject *f[NFIELDS] = {0};
-    PyObject *merged = NULL, *vals[NF] = {0}, *inp = NULL, *outm = NULL, *tool_args = NULL;
-    PyObject *result = NULL;
-    int ranks[NF];
-    for (int i = 0; i < NF; i++) ranks[i] = 100;
-    if (!PyDict_CheckExact(sp) || !PyDict_CheckExact(base)) DECLINE;
-
-    /* ids */
-    PyObject *tid = dget(sp, s_traceId), *sid = dget(sp, s_spanId), *pid = dget(sp, s_parentSpanId);
-    if (PyErr_Occurred() || tid == NULL || sid == NULL) DECLINE;
-    if (lower_hex(tid, 32) != 1 || lower_hex(sid, 16) != 1) DECLINE;
-    f[S_TRACE_ID] = Py_NewRef(tid);
-    f[S_SPAN_ID] = Py_NewRef(sid);
-    if (pid == NULL || pid == Py_None || (PyUnicode_CheckExact(pid) && PyUnicode_GET_LENGTH(pid) == 0)) {
-        f[S_PARENT] = Py_NewRef(Py_None);
-    } else {
-        int h = lower_hex(pid, 16);
-        if (h < 0) DECLINE;
-        f[S_PARENT] = Py_NewRef(h ? pid : Py_None);
-    }
-    /* events: none (the Python path maps them) */
-    PyObject *evs = dget(sp, s_events);
-    if (evs != NULL) {
-        int t = PyObject_IsTrue(evs);
-        if (t != 0) DECLINE;
-    } else if (PyErr_Occurred()) {
-        DECLINE;
-    }
-    /* times, status, name */
-    if ((f[S_START] = time_ns(dget(sp, s_start))) == NULL) DECLINE;
-    if ((f[S_END] = time_ns(dget(sp, s_end))) == NULL) DECLINE;
-    PyObject *st = dget(sp, s_status);
-    if (PyErr_Occurred()) DECLINE;
-    int st_true = st == NULL ? 0 : PyObject_IsTrue(st);
-    if (st_true < 0) DECLINE;
-    if (!st_true) {
-        f[S_STATUS_CODE] = Py_NewRef(s_unset);
-        f[S_STATUS_MSG] = Py_NewRef(Py_None);
-    } else {
-        if (!PyDict_CheckExact(st)) DECLINE;
-        PyObject *code = dget(st, s_code);
-        if (code == NULL && !PyErr_Occurred()) code = dget(st, s_status_code);
-        if (PyErr_Occurred()) DECLINE;
-        PyObject *sc = dget(status_map, code ? code : Py_None);
-        if (PyErr_Occurred()) DECLINE;
-        f[S_STATUS_CODE] = Py_NewRef(sc ? sc : s_unset);
-        PyObject *msg = dget(st, s_message);
-        if (msg == NULL && !PyErr_Occurred()) msg = dget(st, s_description);
-        if (PyErr_Occurred()) DECLINE;
-        int mt = msg == NULL ? 0 : PyObject_IsTrue(msg);
-        if (mt < 0) DECLINE;
-        f[S_STATUS_MSG] = Py_NewRef(mt ? msg : Py_None);
-    }
-    PyObject *name = dget(sp, s_name);
-    if (PyErr_Occurred()) DECLINE;
-    if (name != NULL && name != Py_None && !PyUnicode_CheckExact(name)) DECLINE;
-    f[S_NAME] = Py_NewRef(name ? name : Py_None);
-    f[S_SOURCE] = Py_NewRef(source);
-
-    /* attributes: base (resource + scope) updated by the span's own */
-    merged = PyDict_Copy(base);
-    if (merged == NULL) DECLINE;
-    PyObject *a = dget(sp, s_attributes);
-    if (PyErr_Occurred()) DECLINE;
-    if (a != NULL) {
-        int t = PyObject_IsTrue(a);
-        if (t < 0) DECLINE;
-        if (t && decode_attrs(a, merged) < 0) DECLINE;
-    }
-
-    /* one pass over the attributes: fields by rank, messages, and anything only Python maps */
-    PyObject *msg_in = NULL, *msg_out = NULL;
-    {
-        Py_ssize_t pos = 0;
-        PyObject *k, *v;
-        while (PyDict_Next(merged, &pos, &k, &v)) {
-            if (!PyUnicode_CheckExact(k)) DECLINE;
-            int cls = classify(k);
-            if (cls == -100 || cls == K_DECLINE) DECLINE;
-            if (cls == K_INERT || v == Py_None) continue;
-            if (cls == K_MSG_IN) { msg_in = v; continue; }
-            if (cls == K_MSG_OUT) { msg_out = v; continue; }
-            int fi = cls / 16, rk = cls % 16;
-            if (fi < 0 || fi >= NF) DECLINE;
-            if (rk < ranks[fi]) {
-                ranks[fi] = rk;
-                vals[fi] = v;   /* borrowed from merged */
-            }
-        }
-    }
-
-    /* kind */
-    PyObject *kind = NULL;
-    PyObject *op = dget(merged, s_op);
-    if (PyErr_Occurred()) DECLINE;
-    if (op != NULL && PyUnicode_CheckExact(op)) {
-        kind = dget(kind_map, op);
-        if (PyErr_Occurred()) DECLINE;
-    }
-    if (kind == NULL) {
-        int h;
-        if ((h = PyDict_Contains(merged, s_gen_tool_name)) < 0) DECLINE;
-        if (h) {
-            kind = s_tool;
-        } else {
-            int a1 = PyDict_Contains(merged, s_hint_req), a2 = PyDict_Contains(merged, s_hint_resp),
-                a3 = PyDict_Contains(merged, s_hint_in);
-            if (a1 < 0 || a2 < 0 || a3 < 0) DECLINE;
-            kind = (a1 || a2 || a3) ? s_llm : s_unknown;
-        }
-    }
-    f[S_KIND] = Py_NewRef(kind);
-    int is_tool = PyUnicode_Compare(kind, s_tool) == 0;
-
-    if ((f[S_MODEL] = as_str(vals[F_MODEL])) == NULL) DECLINE;
-    if ((f[S_PROVIDER] = as_str(vals[F_PROVIDER])) == NULL) DECLINE;
-    if ((f[S_IN_TOK] = to_int(vals[F_IN])) == NULL) DECLINE;
-    if ((f[S_OUT_TOK] = to_int(vals[F_OUT])) == NULL) DECLINE;
-    if ((f[S_TOTAL_TOK] = to_int(vals[F_TOTAL])) == NULL) DECLINE;
-    f[S_COST] = vals[F_COST] ? call1(f_float, vals[F_COST]) : Py_NewRef(Py_None);
-    if (f[S_COST] == NULL) DECLINE;
-    if ((f[S_USER] = as_str(vals[F_USER])) == NULL) DECLINE;
-    if ((f[S_SESSION] = as_str(vals[F_SESSION])) == NULL) DECLINE;
-    f[S_TAGS] = vals[F_TAGS] ? call1(f_tags, vals[F_TAGS]) : Py_NewRef(Py_None);
-    if (f[S_TAGS] == NULL) DECLINE;
-    if ((f[S_ENV] = as_str(vals[F_ENV])) == NULL) DECLINE;
-    if ((f[S_VERSION] = as_str(vals[F_VERSION])) == NULL) DECLINE;
-    if ((f[S_SERVICE] = as_str(vals[F_SERVICE])) == NULL) DECLINE;
-
-    /* tools */
-    if (is_tool || vals[F_TOOL_NAME] != NULL) {
-        if ((f[S_TOOL_NAME] = as_str(vals[F_TOOL_NAME])) == NULL) DECLINE;
-        if ((f[S_TOOL_ID] = as_str(vals[F_TOOL_ID])) == NULL) DECLINE;
-        if ((tool_args = maybe_json(vals[F_TOOL_ARGS])) == NULL) DECLINE;
-        if ((f[S_TOOL_RES] = json_str(vals[F_TOOL_RES])) == NULL) DECLINE;
-        f[S_TOOL_ARGS] = tool_args == Py_None ? Py_NewRef(Py_None) : call1(f_json_text, tool_args);
-        if (f[S_TOOL_ARGS] == NULL) DECLINE;
-    } else {
-        tool_args = Py_NewRef(Py_None);
-        f[S_TOOL_NAME] = Py_NewRef(Py_None);
-        f[S_TOOL_ID] = Py_NewRef(Py_None);
-        f[S_TOOL_ARGS] = Py_NewRef(Py_None);
-        f[S_TOOL_RES] = Py_NewRef(Py_None);
-    }
-
-    /* messages (GenAI parts-based attributes only; every other source declined above) */
-    if ((inp = normalize(msg_in, s_user)) == NULL) DECLINE;
-    if ((outm = normalize(msg_out, s_assistant)) == NULL) DECLINE;
-
-    /* readable text */
-    PyObject *in_text = last_content(inp, roles_user);
-    if (in_text == NULL) DECLINE;
-    if (in_text == Py_None) {
-        Py_DECREF(in_text);
-        if (is_tool && tool_args != Py_None) {
-            in_text = json_str(tool_args);
-        } else {
-            in_text = (inp != Py_None && PyList_GET_SIZE(inp) > 0) ? last_content(inp, roles_input) : Py_NewRef(Py_None);
-        }
-        if (in_text == NULL) DECLINE;
-    }
-    f[S_IN_TEXT] = in_text;
-    PyObject *out_text = last_content(outm, roles_assistant);
-    if (out_text == NULL) DECLINE;
-    if (out_text == Py_None && is_tool && f[S_TOOL_RES] != Py_None) {
-        Py_DECREF(out_text);
-        out_text = Py_NewRef(f[S_TOOL_RES]);
-    }
-    f[S_OUT_TEXT] = out_text;
-
-    /* frozen JSON text */
-    if ((f[S_IN_MSGS] = inp == Py_None ? Py_NewRef(Py_None) : dumps_json(inp)) == NULL) DECLINE;
-    if ((f[S_OUT_MSGS] = outm == Py_None ? Py_NewRef(Py_None) : dumps_json(outm)) == NULL) DECLINE;
-    if ((f[S_ATTRS] = dumps_json(merged)) == NULL) DECLINE;
-    if ((f[S_RAW] = dumps_json(sp)) == NULL) DECLINE;
-
-    /* the Span */
-    PyObject *span = span_type->tp_alloc(span_type, 0);
-    if (span == NULL) DECLINE;
-    for (int i = 0; i < NFIELDS; i++) {   /* a fresh object: every slot is NULL, and takes f[i] over */
-        SLOT(span, i) = f[i];
-        f[i] = NULL;
-    }
-    result = span;
-    *outm_out = Py_NewRef(outm);
-    goto done;
-
-decline:
-    if (debug && PyErr_Occurred()) PyErr_Print();
-    PyErr_Clear();
-    result = Py_NewRef(Py_None);
-done:
-    for (int i = 0; i < NFIELDS; i++) Py_XDECREF(f[i]);
-    Py_XDECREF(merged);
-    Py_XDECREF(inp);
-    Py_XDECREF(outm);
-    Py_XDECREF(tool_args);
-    return result;
-}
+/* -- the ToolCallTracker's records ------------------------------------------------------------------ */
 
 static int check_ready(void) {
     if (!configured) PyErr_SetString(PyExc_RuntimeError, "_otlp_native.setup() was not called");
@@ -731,19 +310,1184 @@ static int append_call(PyObject *out, PyObject *observe, PyObject *span, PyObjec
     return rc;
 }
 
-/* map_spans(spans, base, source, line_no, out, observe, slow): the span loop of one scope of an OTLP
- * request. Each span is mapped here or, when declined, by ``slow(sp, base, source, line_no, out)``
- * (otlp_json.span_item, which appends the span or its Rejected); items go to ``out`` in order, each
- * mapped span followed by the ToolCall ``observe`` returns for it. */
-static PyObject *map_spans(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 7 || !PyList_CheckExact(args[0]) || !PyList_CheckExact(args[4])) {
-        PyErr_SetString(PyExc_TypeError, "map_spans(spans: list, base, source, line_no, out: list, observe, slow)");
+
+/* -- yyjson values ------------------------------------------------------------------------------------- */
+
+static yyjson_alc *yy_alc;   /* reused between lines: no malloc per document */
+#define YY_DEPTH 1024        /* orjson's nesting limit: a deeper document is rejected, as orjson rejects it */
+
+/* Every container of the document nests at most YY_DEPTH deep (the values are stored in document order,
+ * a container's offset pointing past its last descendant). */
+static int yy_depth_ok(yyjson_doc *doc, size_t len) {
+    if (len < 2 * YY_DEPTH) return 1;
+    yyjson_val *v = yyjson_doc_get_root(doc), *end = v + yyjson_doc_get_val_count(doc);
+    yyjson_val *stack[YY_DEPTH];
+    int d = 0;
+    for (; v < end; v++) {
+        while (d && v >= stack[d - 1]) d--;
+        if (unsafe_yyjson_is_ctn(v)) {
+            if (d == YY_DEPTH) return 0;
+            stack[d++] = unsafe_yyjson_get_next(v);
+        }
+    }
+    return 1;
+}
+
+static yyjson_doc *yy_read(const char *s, size_t n) {
+    yyjson_read_err err;
+    yyjson_doc *doc = yyjson_read_opts((char *)s, n, YYJSON_READ_NOFLAG, yy_alc, &err);
+    if (doc != NULL && !yy_depth_ok(doc, n)) {
+        yyjson_doc_free(doc);
+        return NULL;
+    }
+    return doc;
+}
+
+static int yy_key(yyjson_val *k, const char *s, size_t n) {
+    return unsafe_yyjson_get_len(k) == n && memcmp(unsafe_yyjson_get_str(k), s, n) == 0;
+}
+#define YY_KEY(k, lit) yy_key(k, lit, sizeof(lit) - 1)
+
+/* obj[key] when the key is there once; NULL when absent; *dup set when it is there more than once. */
+static yyjson_val *yy_get(yyjson_val *obj, const char *key, size_t n, int *dup) {
+    size_t i, max;
+    yyjson_val *k, *v, *hit = NULL;
+    yyjson_obj_foreach(obj, i, max, k, v) {
+        if (yy_key(k, key, n)) {
+            if (hit != NULL) *dup = 1;
+            hit = v;
+        }
+    }
+    return hit;
+}
+#define YY_GET(obj, lit, dup) yy_get(obj, lit, sizeof(lit) - 1, dup)
+
+/* Python's truth value of the object orjson would make. */
+static int yy_truthy(yyjson_val *v) {
+    if (v == NULL) return 0;
+    switch (yyjson_get_type(v)) {
+    case YYJSON_TYPE_NULL: return 0;
+    case YYJSON_TYPE_BOOL: return yyjson_get_bool(v);
+    case YYJSON_TYPE_NUM: return yyjson_get_num(v) != 0.0;
+    default: return unsafe_yyjson_get_len(v) != 0;   /* str, arr, obj */
+    }
+}
+
+/* The object orjson.loads makes of v (new ref). */
+static PyObject *yy_py(yyjson_val *v) {
+    switch (yyjson_get_tag(v)) {
+    case YYJSON_TYPE_NULL | YYJSON_SUBTYPE_NONE: Py_RETURN_NONE;
+    case YYJSON_TYPE_BOOL | YYJSON_SUBTYPE_TRUE: Py_RETURN_TRUE;
+    case YYJSON_TYPE_BOOL | YYJSON_SUBTYPE_FALSE: Py_RETURN_FALSE;
+    case YYJSON_TYPE_NUM | YYJSON_SUBTYPE_UINT: return PyLong_FromUnsignedLongLong(unsafe_yyjson_get_uint(v));
+    case YYJSON_TYPE_NUM | YYJSON_SUBTYPE_SINT: return PyLong_FromLongLong(unsafe_yyjson_get_sint(v));
+    case YYJSON_TYPE_NUM | YYJSON_SUBTYPE_REAL: return PyFloat_FromDouble(unsafe_yyjson_get_real(v));
+    case YYJSON_TYPE_STR | YYJSON_SUBTYPE_NONE:
+    case YYJSON_TYPE_STR | YYJSON_SUBTYPE_NOESC:
+        return PyUnicode_DecodeUTF8(unsafe_yyjson_get_str(v), (Py_ssize_t)unsafe_yyjson_get_len(v), NULL);
+    case YYJSON_TYPE_ARR | YYJSON_SUBTYPE_NONE: {
+        PyObject *out = PyList_New((Py_ssize_t)unsafe_yyjson_get_len(v));
+        size_t i, max;
+        yyjson_val *x;
+        if (out == NULL) return NULL;
+        yyjson_arr_foreach(v, i, max, x) {
+            PyObject *o = yy_py(x);
+            if (o == NULL) { Py_DECREF(out); return NULL; }
+            PyList_SET_ITEM(out, (Py_ssize_t)i, o);
+        }
+        return out;
+    }
+    case YYJSON_TYPE_OBJ | YYJSON_SUBTYPE_NONE: {
+        PyObject *out = PyDict_New();
+        size_t i, max;
+        yyjson_val *k, *x;
+        if (out == NULL) return NULL;
+        yyjson_obj_foreach(v, i, max, k, x) {
+            PyObject *ko = yy_py(k), *o = ko ? yy_py(x) : NULL;
+            int rc = o == NULL ? -1 : PyDict_SetItem(out, ko, o);
+            Py_XDECREF(ko);
+            Py_XDECREF(o);
+            if (rc < 0) { Py_DECREF(out); return NULL; }
+        }
+        return out;
+    }
+    }
+    PyErr_SetString(PyExc_ValueError, "unexpected JSON value");
+    return NULL;
+}
+
+/* -- JSON text, written as orjson.dumps writes it ------------------------------------------------------ */
+
+typedef struct { char *p; size_t len, cap; } W;
+static unsigned char esc_tab[256];   /* 1: a byte orjson escapes */
+
+static int w_grow(W *w, size_t n) {
+    if (w->len + n <= w->cap) return 0;
+    size_t cap = w->cap ? w->cap : 4096;
+    while (cap < w->len + n) cap *= 2;
+    char *p = PyMem_RawRealloc(w->p, cap);
+    if (p == NULL) { PyErr_NoMemory(); return -1; }
+    w->p = p;
+    w->cap = cap;
+    return 0;
+}
+
+static inline int w_put(W *w, const char *s, size_t n) {
+    if (w_grow(w, n) < 0) return -1;
+    memcpy(w->p + w->len, s, n);
+    w->len += n;
+    return 0;
+}
+#define W_LIT(w, lit) w_put(w, lit, sizeof(lit) - 1)
+
+/* Non-zero when one of the 8 bytes is one orjson escapes (< 0x20, '"' or '\\'); may flag a clean block
+ * after a flagged byte, never misses one. */
+static inline uint64_t esc8(uint64_t x) {
+    const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+    uint64_t q = x ^ (ones * '"'), b = x ^ (ones * '\\');
+    return ((x - ones * 0x20) | (q - ones) | (b - ones)) & ~x & high;
+}
+
+/* A JSON string, escaped as orjson escapes: '"', '\\' and control characters; nothing else. */
+static int w_str(W *w, const char *s, size_t n) {
+    if (w_grow(w, 6 * n + 2) < 0) return -1;
+    char *o = w->p + w->len;
+    *o++ = '"';
+    size_t i = 0;
+    for (;;) {
+        unsigned char c;
+        if (i + 8 <= n) {   /* 8 bytes at a time; the lowest flagged byte is always a real one */
+            uint64_t x, m;
+            memcpy(&x, s + i, 8);
+            memcpy(o, &x, 8);   /* room: 6 bytes reserved per byte left */
+            if ((m = esc8(x)) == 0) {
+                i += 8;
+                o += 8;
+                continue;
+            }
+            unsigned k = (unsigned)__builtin_ctzll(m) >> 3;
+            i += k;
+            o += k;
+        } else {
+            while (i < n && !esc_tab[(unsigned char)s[i]]) *o++ = s[i++];
+            if (i == n) break;
+        }
+        c = (unsigned char)s[i++];
+        *o++ = '\\';
+        switch (c) {
+        case '"': *o++ = '"'; break;
+        case '\\': *o++ = '\\'; break;
+        case '\b': *o++ = 'b'; break;
+        case '\f': *o++ = 'f'; break;
+        case '\n': *o++ = 'n'; break;
+        case '\r': *o++ = 'r'; break;
+        case '\t': *o++ = 't'; break;
+        default:
+            memcpy(o, "u00", 3);
+            o[3] = "0123456789abcdef"[c >> 4];
+            o[4] = "0123456789abcdef"[c & 15];
+            o += 5;
+        }
+    }
+    *o++ = '"';
+    w->len = (size_t)(o - w->p);
+    return 0;
+}
+
+/* A yyjson string value: one yyjson read as plain ASCII without escapes needs none written. */
+static int w_yystr(W *w, yyjson_val *v) {
+    size_t n = unsafe_yyjson_get_len(v);
+    if (!(yyjson_get_subtype(v) & YYJSON_SUBTYPE_NOESC)) return w_str(w, unsafe_yyjson_get_str(v), n);
+    if (w_grow(w, n + 2) < 0) return -1;
+    char *o = w->p + w->len;
+    o[0] = '"';
+    memcpy(o + 1, unsafe_yyjson_get_str(v), n);
+    o[n + 1] = '"';
+    w->len += n + 2;
+    return 0;
+}
+
+static int w_i64(W *w, long long x) {
+    char b[24];
+    int n = snprintf(b, sizeof b, "%lld", x);
+    return w_put(w, b, (size_t)n);
+}
+
+static int w_u64(W *w, unsigned long long x) {
+    char b[24];
+    int n = snprintf(b, sizeof b, "%llu", x);
+    return w_put(w, b, (size_t)n);
+}
+
+/* A float as orjson writes it (its own shortest form): asked of orjson itself; floats are rare here. */
+static int w_float(W *w, double d) {
+    PyObject *f = PyFloat_FromDouble(d);
+    PyObject *b = f ? PyObject_CallOneArg(f_dumps, f) : NULL;
+    Py_XDECREF(f);
+    if (b == NULL) return -1;
+    int rc = PyBytes_Check(b) ? w_put(w, PyBytes_AS_STRING(b), (size_t)PyBytes_GET_SIZE(b)) : -1;
+    Py_DECREF(b);
+    return rc;
+}
+
+/* Keys repeated in an object: orjson keeps one (the last value), so such text is left to Python. */
+static int yy_has_dup_keys(yyjson_val *obj) {
+    size_t n = unsafe_yyjson_get_len(obj);
+    if (n < 2) return 0;
+    if (n > 64) return 1;   /* not checked: treated as repeated */
+    yyjson_val *keys[64];
+    size_t i, max, m = 0;
+    yyjson_val *k, *v;
+    yyjson_obj_foreach(obj, i, max, k, v) {
+        for (size_t j = 0; j < m; j++)
+            if (unsafe_yyjson_get_len(keys[j]) == unsafe_yyjson_get_len(k) &&
+                memcmp(unsafe_yyjson_get_str(keys[j]), unsafe_yyjson_get_str(k), unsafe_yyjson_get_len(k)) == 0)
+                return 1;
+        keys[m++] = k;
+    }
+    return 0;
+}
+
+#define W_DEPTH 254   /* orjson.dumps' nesting limit (it reads 1,024): deeper, Python quarantines the span */
+
+/* orjson.dumps(orjson.loads(v)), v inside ``depth`` containers of the value dumped: -1 on error, -2 when
+ * the value has repeated keys or nests deeper than orjson writes. */
+static int w_val(W *w, yyjson_val *v, int depth) {
+    switch (yyjson_get_tag(v)) {
+    case YYJSON_TYPE_NULL | YYJSON_SUBTYPE_NONE: return W_LIT(w, "null");
+    case YYJSON_TYPE_BOOL | YYJSON_SUBTYPE_TRUE: return W_LIT(w, "true");
+    case YYJSON_TYPE_BOOL | YYJSON_SUBTYPE_FALSE: return W_LIT(w, "false");
+    case YYJSON_TYPE_NUM | YYJSON_SUBTYPE_UINT: return w_u64(w, unsafe_yyjson_get_uint(v));
+    case YYJSON_TYPE_NUM | YYJSON_SUBTYPE_SINT: return w_i64(w, unsafe_yyjson_get_sint(v));
+    case YYJSON_TYPE_NUM | YYJSON_SUBTYPE_REAL: return w_float(w, unsafe_yyjson_get_real(v));
+    case YYJSON_TYPE_STR | YYJSON_SUBTYPE_NONE:
+    case YYJSON_TYPE_STR | YYJSON_SUBTYPE_NOESC:
+        return w_yystr(w, v);
+    case YYJSON_TYPE_ARR | YYJSON_SUBTYPE_NONE: {
+        size_t i, max;
+        yyjson_val *x;
+        if (depth >= W_DEPTH) return -2;
+        if (w_put(w, "[", 1) < 0) return -1;
+        yyjson_arr_foreach(v, i, max, x) {
+            int rc = (i && w_put(w, ",", 1) < 0) ? -1 : w_val(w, x, depth + 1);
+            if (rc < 0) return rc;
+        }
+        return w_put(w, "]", 1);
+    }
+    case YYJSON_TYPE_OBJ | YYJSON_SUBTYPE_NONE: {
+        size_t i, max;
+        yyjson_val *k, *x;
+        if (depth >= W_DEPTH || yy_has_dup_keys(v)) return -2;
+        if (w_put(w, "{", 1) < 0) return -1;
+        yyjson_obj_foreach(v, i, max, k, x) {
+            if (i && w_put(w, ",", 1) < 0) return -1;
+            if (w_yystr(w, k) < 0 || w_put(w, ":", 1) < 0) return -1;
+            int rc = w_val(w, x, depth + 1);
+            if (rc < 0) return rc;
+        }
+        return w_put(w, "}", 1);
+    }
+    }
+    return -1;
+}
+
+static PyObject *w_bytes(W *w) { return PyBytes_FromStringAndSize(w->p, (Py_ssize_t)w->len); }
+
+/* -- attributes ------------------------------------------------------------------------------------------ */
+
+enum { A_STR, A_INT, A_DBL, A_BOOL, A_ARR };
+typedef struct {
+    const char *k;
+    size_t kn;
+    uint64_t h;
+    int cls, flags, t;
+    yyjson_val *x;   /* A_STR: the string, A_BOOL: the bool, A_ARR: the values array (NULL: empty) */
+    long long i;
+    double d;
+} Attr;
+#define FL_OP 1
+#define FL_TOOL_NAME 2
+#define FL_HINT 4
+
+/* key -> class (field*16+rank or a K_* code) and flags: open addressing, filled at setup and on first sight */
+typedef struct { char *k; size_t kn; uint64_t h; int cls, flags; } KEnt;
+#define KCAP (1 << 15)
+static KEnt *ktab;
+static size_t kcount;
+static char **decl_prefix;
+static size_t *decl_prefix_len, n_decl_prefix;
+static char **decl_key;
+static size_t *decl_key_len, n_decl_key;
+static char **alias_key;
+static size_t *alias_key_len, n_alias_key;
+
+static uint64_t khash(const char *s, size_t n) {
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
+    return h;
+}
+
+static KEnt *kslot(const char *k, size_t kn, uint64_t h) {
+    size_t i = (size_t)h & (KCAP - 1);
+    while (ktab[i].k != NULL && !(ktab[i].h == h && ktab[i].kn == kn && memcmp(ktab[i].k, k, kn) == 0))
+        i = (i + 1) & (KCAP - 1);
+    return &ktab[i];
+}
+
+static KEnt *kput(const char *k, size_t kn, uint64_t h, int cls) {
+    KEnt *e = kslot(k, kn, h);
+    if (e->k == NULL) {
+        if ((e->k = PyMem_RawMalloc(kn ? kn : 1)) == NULL) return NULL;
+        memcpy(e->k, k, kn);
+        e->kn = kn;
+        e->h = h;
+        e->cls = cls;
+        e->flags = 0;
+        kcount++;
+    }
+    return e;
+}
+
+static int in_list(const char *s, size_t n, char **list, size_t *lens, size_t count, int prefix) {
+    for (size_t i = 0; i < count; i++)
+        if ((prefix ? lens[i] <= n : lens[i] == n) && memcmp(s, list[i], lens[i]) == 0) return 1;
+    return 0;
+}
+
+/* The class and flags of a key (classify()'s rules, on the key's bytes). */
+static void key_class_of(Attr *a) {
+    a->h = khash(a->k, a->kn);
+    KEnt *e = kslot(a->k, a->kn, a->h);
+    if (e->k != NULL) {
+        a->cls = e->cls;
+        a->flags = e->flags;
+        return;
+    }
+    int cls = (in_list(a->k, a->kn, decl_key, decl_key_len, n_decl_key, 0) ||
+               in_list(a->k, a->kn, decl_prefix, decl_prefix_len, n_decl_prefix, 1)) ? K_DECLINE : K_INERT;
+    a->cls = cls;
+    a->flags = 0;
+    if (kcount < KCAP / 2) kput(a->k, a->kn, a->h, cls);   /* a full table only stops caching */
+}
+
+/* A plain decimal int64 (what int() reads the same way), else 0. */
+static int plain_int(const char *s, size_t n, long long *out) {
+    size_t i = 0;
+    int neg = 0;
+    if (n && s[0] == '-') { neg = 1; i = 1; }
+    if (i == n || n - i > 19) return 0;
+    unsigned long long x = 0;
+    for (; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') return 0;
+        x = x * 10 + (unsigned)(s[i] - '0');   /* 19 digits fit in 64 bits */
+    }
+    if (x > (unsigned long long)LLONG_MAX + neg) return 0;
+    *out = neg ? (long long)(0 - x) : (long long)x;
+    return 1;
+}
+
+/* One OTLP AnyValue of a plain kind into a (its key untouched). 0 ok, -1 off the fast path. */
+static int any_val(yyjson_val *v, Attr *a, int depth) {
+    if (!yyjson_is_obj(v) || unsafe_yyjson_get_len(v) != 1 || depth > 8) return -1;
+    yyjson_val *k = unsafe_yyjson_get_first(v), *x = k + 1;
+    if (YY_KEY(k, "stringValue")) {
+        if (!yyjson_is_str(x)) return -1;
+        a->t = A_STR;
+        a->x = x;
+        return 0;
+    }
+    if (YY_KEY(k, "intValue")) {
+        a->t = A_INT;
+        if (yyjson_is_sint(x)) { a->i = yyjson_get_sint(x); return 0; }
+        if (yyjson_is_uint(x) && yyjson_get_uint(x) <= (uint64_t)LLONG_MAX) { a->i = (long long)yyjson_get_uint(x); return 0; }
+        if (yyjson_is_str(x) && plain_int(yyjson_get_str(x), yyjson_get_len(x), &a->i)) return 0;
+        return -1;
+    }
+    if (YY_KEY(k, "doubleValue")) {
+        if (!yyjson_is_num(x)) return -1;
+        a->t = A_DBL;
+        a->d = yyjson_is_real(x) ? yyjson_get_real(x)
+             : yyjson_is_sint(x) ? (double)yyjson_get_sint(x) : (double)yyjson_get_uint(x);
+        return 0;
+    }
+    if (YY_KEY(k, "boolValue")) {
+        if (!yyjson_is_bool(x)) return -1;
+        a->t = A_BOOL;
+        a->x = x;
+        return 0;
+    }
+    if (YY_KEY(k, "arrayValue")) {
+        if (!yyjson_is_obj(x)) return -1;
+        a->t = A_ARR;
+        if (unsafe_yyjson_get_len(x) == 0) { a->x = NULL; return 0; }
+        yyjson_val *vk = unsafe_yyjson_get_first(x), *vals = vk + 1;
+        if (unsafe_yyjson_get_len(x) != 1 || !YY_KEY(vk, "values") || !yyjson_is_arr(vals)) return -1;
+        size_t i, max;
+        yyjson_val *e;
+        Attr sub;
+        yyjson_arr_foreach(vals, i, max, e) if (any_val(e, &sub, depth + 1) < 0) return -1;
+        a->x = vals;
+        return 0;
+    }
+    return -1;
+}
+
+static int w_attr(W *w, const Attr *a) {
+    switch (a->t) {
+    case A_STR: return w_yystr(w, a->x);
+    case A_INT: return w_i64(w, a->i);
+    case A_DBL: return w_float(w, a->d);
+    case A_BOOL: return yyjson_get_bool(a->x) ? W_LIT(w, "true") : W_LIT(w, "false");
+    case A_ARR: {
+        size_t i, max;
+        yyjson_val *e;
+        if (w_put(w, "[", 1) < 0) return -1;
+        if (a->x != NULL) {
+            yyjson_arr_foreach(a->x, i, max, e) {
+                Attr sub;
+                if ((i && w_put(w, ",", 1) < 0) || any_val(e, &sub, 0) < 0 || w_attr(w, &sub) < 0) return -1;
+            }
+        }
+        return w_put(w, "]", 1);
+    }
+    }
+    return -1;
+}
+
+static PyObject *attr_py(const Attr *a) {
+    if (a == NULL) Py_RETURN_NONE;
+    switch (a->t) {
+    case A_STR: return yy_py(a->x);
+    case A_INT: return PyLong_FromLongLong(a->i);
+    case A_DBL: return PyFloat_FromDouble(a->d);
+    case A_BOOL: return PyBool_FromLong(yyjson_get_bool(a->x));
+    case A_ARR: {
+        PyObject *out = PyList_New(a->x ? (Py_ssize_t)yyjson_arr_size(a->x) : 0);
+        size_t i, max;
+        yyjson_val *e;
+        if (out == NULL || a->x == NULL) return out;
+        yyjson_arr_foreach(a->x, i, max, e) {
+            Attr sub;
+            PyObject *o = any_val(e, &sub, 0) < 0 ? NULL : attr_py(&sub);
+            if (o == NULL) {
+                if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "array value");
+                Py_DECREF(out);
+                return NULL;
+            }
+            PyList_SET_ITEM(out, (Py_ssize_t)i, o);
+        }
+        return out;
+    }
+    }
+    PyErr_SetString(PyExc_ValueError, "attribute value");
+    return NULL;
+}
+
+/* A growable list of attributes, merged as dict.update merges: a repeated key keeps its first place. */
+typedef struct { Attr *a; size_t n, cap; } Attrs;
+
+static int attrs_put(Attrs *m, const Attr *x) {
+    for (size_t i = 0; i < m->n; i++) {
+        Attr *o = &m->a[i];
+        if (o->h == x->h && o->kn == x->kn && memcmp(o->k, x->k, x->kn) == 0) {
+            o->t = x->t; o->x = x->x; o->i = x->i; o->d = x->d;
+            return 0;
+        }
+    }
+    if (m->n == m->cap) {
+        size_t cap = m->cap ? 2 * m->cap : 64;
+        Attr *p = PyMem_RawRealloc(m->a, cap * sizeof(Attr));
+        if (p == NULL) { PyErr_NoMemory(); return -1; }
+        m->a = p;
+        m->cap = cap;
+    }
+    m->a[m->n++] = *x;
+    return 0;
+}
+
+/* decode_kvlist of a [{"key", "value"}] array into m. 0 ok, -1 off the fast path. */
+static int decode_kvs(yyjson_val *kvs, Attrs *m) {
+    if (!yyjson_is_arr(kvs)) return -1;
+    size_t i, max;
+    yyjson_val *kv;
+    yyjson_arr_foreach(kvs, i, max, kv) {
+        if (!yyjson_is_obj(kv) || unsafe_yyjson_get_len(kv) != 2) return -1;
+        yyjson_val *k1 = unsafe_yyjson_get_first(kv), *v1 = k1 + 1, *k2 = unsafe_yyjson_get_next(v1), *v2 = k2 + 1;
+        yyjson_val *key, *val;
+        if (YY_KEY(k1, "key") && YY_KEY(k2, "value")) { key = v1; val = v2; }
+        else if (YY_KEY(k1, "value") && YY_KEY(k2, "key")) { key = v2; val = v1; }
+        else return -1;
+        if (!yyjson_is_str(key)) return -1;
+        Attr a;
+        a.k = unsafe_yyjson_get_str(key);
+        a.kn = unsafe_yyjson_get_len(key);
+        if (any_val(val, &a, 0) < 0) return -1;
+        key_class_of(&a);
+        if (attrs_put(m, &a) < 0) return -1;
+    }
+    return 0;
+}
+
+static int w_attrs(W *w, const Attrs *m) {
+    if (w_put(w, "{", 1) < 0) return -1;
+    for (size_t i = 0; i < m->n; i++) {
+        if ((i && w_put(w, ",", 1) < 0) || w_str(w, m->a[i].k, m->a[i].kn) < 0 || w_put(w, ":", 1) < 0 ||
+            w_attr(w, &m->a[i]) < 0)
+            return -1;
+    }
+    return w_put(w, "}", 1);
+}
+
+/* -- messages (normalize_messages' fast path) ---------------------------------------------------------------- */
+
+enum { M_TEXT, M_CALL, M_RESP };
+typedef struct {
+    int kind;
+    const char *role;
+    size_t rn;
+    const char *c;      /* M_TEXT: the content */
+    size_t cn;
+    Py_ssize_t coff;    /* M_RESP: the content's offset in aux (-1: None) */
+    PyObject *call;     /* M_CALL: the call dict (owned) */
+} Msg;
+
+typedef struct {
+    int present;        /* the attribute was there */
+    PyObject *py;       /* normalize_messages' list when the fast path did not take it (owned) */
+    Msg *m;
+    size_t n, cap;
+    W json, aux;
+    yyjson_doc *docs[2];
+} Msgs;
+
+static void msgs_reset(Msgs *s) {
+    for (size_t i = 0; i < s->n; i++) Py_CLEAR(s->m[i].call);
+    Py_CLEAR(s->py);
+    s->n = 0;
+    s->present = 0;
+    s->json.len = 0;
+    s->aux.len = 0;
+}
+
+/* The one JSON-looking string rule of _maybe_json, on bytes: 1 = parse it, 0 = keep the string, -1 = only
+ * Python can tell (it strips Unicode whitespace). */
+static int looks_json(const char *s, size_t n) {
+    size_t i = 0;
+    while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')) i++;
+    if (i == n) return 0;
+    unsigned char c = (unsigned char)s[i];
+    if (c == '{' || c == '[') return 1;
+    if (c == 0x0b || c == 0x0c || (c >= 0x1c && c <= 0x1f) || c >= 0x80) return -1;
+    return 0;
+}
+
+/* str(v) of an id or name: None, a str, or an int's digits. 0 ok (written to w, *py set), -1 off the path. */
+static int call_field(W *w, yyjson_val *v, PyObject **py) {
+    if (v == NULL || yyjson_is_null(v)) {
+        *py = Py_NewRef(Py_None);
+        return W_LIT(w, "null");
+    }
+    if (yyjson_is_str(v)) {
+        *py = yy_py(v);
+        return *py == NULL ? -1 : w_val(w, v, 0);
+    }
+    if (yyjson_is_int(v)) {
+        W t = {0};
+        int rc = w_val(&t, v, 0);
+        *py = rc < 0 ? NULL : PyUnicode_FromStringAndSize(t.p, (Py_ssize_t)t.len);
+        rc = *py == NULL ? -1 : w_str(w, t.p, t.len);
+        PyMem_RawFree(t.p);
+        return rc;
+    }
+    return -1;
+}
+
+/* One fast-path message written to s->json and recorded in s->m; 0 ok, -1 off the fast path. */
+static int fast_msg(Msgs *s, yyjson_val *m) {
+    if (!yyjson_is_obj(m) || unsafe_yyjson_get_len(m) > 3 || yy_has_dup_keys(m)) return -1;
+    int dup = 0;
+    yyjson_val *parts = YY_GET(m, "parts", &dup), *role = YY_GET(m, "role", &dup), *fr = YY_GET(m, "finish_reason", &dup);
+    if (parts == NULL || !yyjson_is_arr(parts) || unsafe_yyjson_get_len(parts) != 1) return -1;
+    yyjson_val *p = unsafe_yyjson_get_first(parts);
+    if (!yyjson_is_obj(p) || role == NULL || !yyjson_is_str(role) || yy_has_dup_keys(p)) return -1;
+    const char *r = unsafe_yyjson_get_str(role);
+    size_t rn = unsafe_yyjson_get_len(role);
+    if (in_list(r, rn, alias_key, alias_key_len, n_alias_key, 0)) return -1;
+    if (fr != NULL && yyjson_is_null(fr)) fr = NULL;
+    yyjson_val *t = YY_GET(p, "type", &dup);
+    if (!(unsafe_yyjson_get_len(m) == 2 || fr != NULL) || t == NULL || !yyjson_is_str(t)) return -1;
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? 2 * s->cap : 16;
+        Msg *q = PyMem_RawRealloc(s->m, cap * sizeof(Msg));
+        if (q == NULL) { PyErr_NoMemory(); return -1; }
+        s->m = q;
+        s->cap = cap;
+    }
+    Msg *g = &s->m[s->n++];   /* counted from here, so that msgs_reset releases its call */
+    memset(g, 0, sizeof *g);
+    g->role = r;
+    g->rn = rn;
+    g->coff = -1;
+    W *w = &s->json;
+    if (s->n > 1 && w_put(w, ",", 1) < 0) return -1;
+    if (YY_KEY(t, "text")) {
+        yyjson_val *c = YY_GET(p, "content", &dup);
+        if (c == NULL || !yyjson_is_str(c)) return -1;
+        g->kind = M_TEXT;
+        g->c = unsafe_yyjson_get_str(c);
+        g->cn = unsafe_yyjson_get_len(c);
+        if (W_LIT(w, "{\"role\":") < 0 || w_str(w, r, rn) < 0 || W_LIT(w, ",\"content\":") < 0 || w_val(w, c, 0) < 0)
+            return -1;
+    } else if (YY_KEY(t, "tool_call")) {
+        yyjson_val *args = YY_GET(p, "arguments", &dup);
+        PyObject *cid = NULL, *name = NULL, *pargs = NULL;
+        g->kind = M_CALL;
+        int ok = W_LIT(w, "{\"role\":") == 0 && w_str(w, r, rn) == 0 &&
+                 W_LIT(w, ",\"content\":null,\"tool_calls\":[{\"id\":") == 0 &&
+                 call_field(w, YY_GET(p, "id", &dup), &cid) == 0 && W_LIT(w, ",\"name\":") == 0 &&
+                 call_field(w, YY_GET(p, "name", &dup), &name) == 0 && W_LIT(w, ",\"arguments\":") == 0;
+        if (ok && (args == NULL || yyjson_is_null(args))) {
+            pargs = Py_NewRef(Py_None);
+            ok = W_LIT(w, "null") == 0;
+        } else if (ok && !yyjson_is_str(args)) {
+            ok = (pargs = yy_py(args)) != NULL && w_val(w, args, 4) == 0;   /* under [{"tool_calls": [{...}]}] */
+        } else if (ok) {   /* _maybe_json */
+            int lj = looks_json(unsafe_yyjson_get_str(args), unsafe_yyjson_get_len(args));
+            yyjson_doc *d = lj == 1 ? yy_read(unsafe_yyjson_get_str(args), unsafe_yyjson_get_len(args)) : NULL;
+            yyjson_val *use = d ? yyjson_doc_get_root(d) : args;
+            ok = lj >= 0 && (pargs = yy_py(use)) != NULL && w_val(w, use, 4) == 0;
+            if (d) yyjson_doc_free(d);
+        }
+        ok = ok && W_LIT(w, "}]") == 0 && (g->call = PyDict_New()) != NULL &&
+             PyDict_SetItem(g->call, s_id, cid) == 0 && PyDict_SetItem(g->call, s_name, name) == 0 &&
+             PyDict_SetItem(g->call, s_arguments, pargs) == 0;
+        Py_XDECREF(cid);
+        Py_XDECREF(name);
+        Py_XDECREF(pargs);
+        if (!ok) return -1;
+    } else if (YY_KEY(t, "tool_call_response") && fr == NULL) {
+        yyjson_val *resp = YY_GET(p, "response", &dup), *rid = YY_GET(p, "id", &dup);
+        PyObject *ignore = NULL;
+        g->kind = M_RESP;
+        g->role = "tool";
+        g->rn = 4;
+        if (W_LIT(w, "{\"role\":\"tool\",\"content\":") < 0) return -1;
+        if (resp == NULL || yyjson_is_null(resp)) {
+            if (W_LIT(w, "null") < 0) return -1;
+        } else {   /* _str(response): a str as it is, anything else as compact JSON text */
+            g->coff = (Py_ssize_t)s->aux.len;
+            int rc = yyjson_is_str(resp) ? w_put(&s->aux, unsafe_yyjson_get_str(resp), unsafe_yyjson_get_len(resp))
+                                         : w_val(&s->aux, resp, 0);
+            if (rc < 0 || w_str(w, s->aux.p + g->coff, s->aux.len - (size_t)g->coff) < 0) return -1;
+            g->cn = s->aux.len - (size_t)g->coff;
+        }
+        if (W_LIT(w, ",\"tool_call_id\":") < 0 || call_field(w, rid, &ignore) < 0) return -1;
+        Py_DECREF(ignore);
+        return w_put(w, "}", 1);
+    } else {
+        return -1;
+    }
+    if (fr != NULL && (W_LIT(w, ",\"finish_reason\":") < 0 || w_val(w, fr, 2) < 0)) return -1;
+    return w_put(w, "}", 1);
+}
+
+/* normalize_messages(value, role) of a message attribute: the fast path here, Python for the rest.
+ * 0 ok, -1 error (decline). */
+static int messages(Msgs *s, const Attr *a, PyObject *role) {
+    msgs_reset(s);
+    if (a == NULL) return 0;
+    s->present = 1;
+    if (a->t == A_STR && looks_json(yyjson_get_str(a->x), yyjson_get_len(a->x)) == 1) {
+        const char *str = yyjson_get_str(a->x);
+        size_t n = yyjson_get_len(a->x), i = 0;
+        while (str[i] != '{' && str[i] != '[') i++;
+        yyjson_doc *d = str[i] == '[' ? yy_read(str, n) : NULL;
+        yyjson_val *root = d ? yyjson_doc_get_root(d) : NULL;
+        int ok = root != NULL && yyjson_is_arr(root) && w_put(&s->json, "[", 1) == 0;
+        if (ok) {
+            size_t j, max;
+            yyjson_val *m;
+            yyjson_arr_foreach(root, j, max, m) {
+                if (fast_msg(s, m) < 0) { ok = 0; break; }
+            }
+        }
+        ok = ok && w_put(&s->json, "]", 1) == 0;
+        if (ok) {   /* the Msg pointers point into d: keep it until the span is done */
+            if (s->docs[0] != NULL) yyjson_doc_free(s->docs[0]);
+            s->docs[0] = d;
+            return 0;
+        }
+        if (d) yyjson_doc_free(d);
+        if (PyErr_Occurred() && !PyErr_ExceptionMatches(PyExc_MemoryError)) PyErr_Clear();
+        if (PyErr_Occurred()) return -1;
+        msgs_reset(s);
+        s->present = 1;
+    }
+    PyObject *v = attr_py(a);
+    if (v == NULL) return -1;
+    s->py = normalize(v, role);
+    Py_DECREF(v);
+    if (s->py == NULL) return -1;
+    if (s->py == Py_None) return 0;
+    if (!PyList_Check(s->py)) return -1;
+    PyObject *b = dumps_json(s->py);
+    if (b == NULL) return -1;
+    int rc = PyBytes_Check(b) ? w_put(&s->json, PyBytes_AS_STRING(b), (size_t)PyBytes_GET_SIZE(b)) : -1;
+    Py_DECREF(b);
+    return rc;
+}
+
+static void msgs_done(Msgs *s) {
+    msgs_reset(s);
+    if (s->docs[0] != NULL) {
+        yyjson_doc_free(s->docs[0]);
+        s->docs[0] = NULL;
+    }
+}
+
+/* Messages present and not empty (a truthy list in semconv.map_span). */
+static int msgs_nonempty(const Msgs *s) {
+    if (!s->present) return 0;
+    if (s->py != NULL) return s->py != Py_None && PyList_GET_SIZE(s->py) > 0;
+    return s->n > 0;
+}
+
+static int role_in(const Msg *g, PyObject *roles) {
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(roles); i++) {
+        Py_ssize_t n;
+        const char *r = PyUnicode_AsUTF8AndSize(PyTuple_GET_ITEM(roles, i), &n);
+        if (r != NULL && (size_t)n == g->rn && memcmp(r, g->role, g->rn) == 0) return 1;
+    }
+    return 0;
+}
+
+/* _last_content over the messages (new ref; Py_None when none; NULL on error). */
+static PyObject *msgs_last_content(Msgs *s, PyObject *roles) {
+    if (!s->present) Py_RETURN_NONE;
+    if (s->py != NULL) return s->py == Py_None ? Py_NewRef(Py_None) : last_content(s->py, roles);
+    for (size_t i = s->n; i-- > 0;) {
+        Msg *g = &s->m[i];
+        if (!role_in(g, roles)) continue;
+        if (g->kind == M_TEXT && g->cn) return PyUnicode_DecodeUTF8(g->c, (Py_ssize_t)g->cn, NULL);
+        if (g->kind == M_RESP && g->coff >= 0 && g->cn)
+            return PyUnicode_DecodeUTF8(s->aux.p + g->coff, (Py_ssize_t)g->cn, NULL);
+        if (g->kind == M_CALL) {
+            PyObject *lst = PyList_New(1);
+            if (lst == NULL) return NULL;
+            PyList_SET_ITEM(lst, 0, Py_NewRef(g->call));
+            PyObject *r = call1(f_render, lst);
+            Py_DECREF(lst);
+            return r;
+        }
+    }
+    Py_RETURN_NONE;
+}
+
+/* The output messages as Python objects, for an observe() that is not the tracker's (new ref). */
+static PyObject *msgs_py(Msgs *s) {
+    if (!s->present) Py_RETURN_NONE;
+    if (s->py != NULL) return Py_NewRef(s->py);
+    PyObject *b = PyBytes_FromStringAndSize(s->json.p, (Py_ssize_t)s->json.len);
+    PyObject *r = b ? call1(f_loads, b) : NULL;
+    Py_XDECREF(b);
+    return r;
+}
+
+/* track() for a span whose output messages are Msgs: the same records. 1 done, 0 not this layout, -1 error. */
+static int track_msgs(PyObject *out, PyObject *traces, PyObject *span, Msgs *s) {
+    if (s->py != NULL || SLOT(span, S_KIND) == NULL || !PyUnicode_CheckExact(SLOT(span, S_KIND)) ||
+        PyUnicode_Compare(SLOT(span, S_KIND), s_tool) == 0)
+        return track(out, traces, span, s->py != NULL ? s->py : Py_None);
+    size_t ncalls = 0;
+    for (size_t i = 0; i < s->n; i++) ncalls += s->m[i].kind == M_CALL;
+    if (ncalls == 0) return 1;
+    PyObject *e = trace_entry(traces, SLOT(span, S_TRACE_ID));
+    if (e == NULL) return PyErr_Occurred() ? -1 : 0;
+    PyObject *sid = SLOT(span, S_SPAN_ID), *src = SLOT(span, S_SOURCE), *end = SLOT(span, S_END);
+    if (sid == NULL || src == NULL || end == NULL) return 0;
+    PyObject *ref = PyTuple_Pack(3, sid, src, end);
+    if (ref == NULL) return -1;
+    int rc = 0;
+    PyObject *zero = PyLong_FromLong(0);
+    if (zero == NULL) rc = -1;
+    for (size_t i = 0; rc == 0 && i < s->n; i++) {
+        if (s->m[i].kind != M_CALL) continue;
+        PyObject *seq = next_seq(e), *pi = PyLong_FromSize_t(i);
+        PyObject *rec = (seq && pi) ? PyTuple_Pack(5, seq, ref, pi, zero, s->m[i].call) : NULL;
+        rc = rec == NULL ? -1 : PyList_Append(PyList_GET_ITEM(e, 2), rec);
+        Py_XDECREF(rec);
+        Py_XDECREF(seq);
+        Py_XDECREF(pi);
+    }
+    Py_XDECREF(zero);
+    Py_DECREF(ref);
+    return rc < 0 ? -1 : 1;
+}
+
+/* -- one span -------------------------------------------------------------------------------------------- */
+
+static W w_raw, w_attrs_buf;
+static Attrs merged_buf;
+static Msgs msgs_in, msgs_out;
+
+/* otlp_json.unix_ns for the plain cases (digits, or a non-negative int): new ref, NULL = decline. */
+static PyObject *yy_time(yyjson_val *v) {
+    if (v == NULL || yyjson_is_null(v)) Py_RETURN_NONE;
+    if (yyjson_is_str(v)) {
+        const char *s = unsafe_yyjson_get_str(v);
+        size_t n = unsafe_yyjson_get_len(v);
+        if (n == 0) Py_RETURN_NONE;
+        if (n > 19) return NULL;
+        unsigned long long u = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (s[i] < '0' || s[i] > '9') return NULL;
+            u = u * 10 + (unsigned)(s[i] - '0');
+        }
+        if (u > (unsigned long long)LLONG_MAX) return NULL;
+        return PyLong_FromUnsignedLongLong(u);
+    }
+    if (yyjson_is_uint(v) && yyjson_get_uint(v) <= (uint64_t)LLONG_MAX) return PyLong_FromUnsignedLongLong(yyjson_get_uint(v));
+    if (yyjson_is_sint(v) && yyjson_get_sint(v) >= 0) return PyLong_FromLongLong(yyjson_get_sint(v));
+    return NULL;
+}
+
+/* n lowercase hex digits, not all zeros: 1 = yes, 0 = all zeros, -1 = anything else. */
+static int yy_lower_hex(yyjson_val *v, size_t n) {
+    if (v == NULL || !yyjson_is_str(v) || unsafe_yyjson_get_len(v) != n) return -1;
+    const char *c = unsafe_yyjson_get_str(v);
+    int nonzero = 0;
+    for (size_t i = 0; i < n; i++) {
+        char x = c[i];
+        if (!((x >= '0' && x <= '9') || (x >= 'a' && x <= 'f'))) return -1;
+        if (x != '0') nonzero = 1;
+    }
+    return nonzero;
+}
+
+static PyObject *ascii_str(yyjson_val *v) {
+    return PyUnicode_FromStringAndSize(unsafe_yyjson_get_str(v), (Py_ssize_t)unsafe_yyjson_get_len(v));
+}
+
+/* The frozen Span of one OTLP span (new ref), its scope's attributes in ``base``; None (new ref) when the
+ * span is declined. Never NULL: any error is a decline. Its messages stay in msgs_in / msgs_out. */
+static PyObject *map_one(yyjson_val *sp, const Attrs *base, PyObject *source) {
+    PyObject *f[NFIELDS] = {0};
+    PyObject *vals[NF] = {0}, *tool_args = NULL, *result = NULL, *tmp = NULL;
+    int ranks[NF];
+    for (int i = 0; i < NF; i++) ranks[i] = 100;
+    Attrs *m = &merged_buf;
+    m->n = 0;
+    msgs_reset(&msgs_in);
+    msgs_reset(&msgs_out);
+    if (!yyjson_is_obj(sp)) DECLINE;
+
+    yyjson_val *tid = NULL, *sid = NULL, *pid = NULL, *name = NULL, *start = NULL, *end = NULL, *st = NULL,
+               *evs = NULL, *a = NULL;
+    {
+        size_t i, max;
+        yyjson_val *k, *v;
+        yyjson_obj_foreach(sp, i, max, k, v) {
+            yyjson_val **slot = NULL;
+            if (YY_KEY(k, "traceId")) slot = &tid;
+            else if (YY_KEY(k, "spanId")) slot = &sid;
+            else if (YY_KEY(k, "parentSpanId")) slot = &pid;
+            else if (YY_KEY(k, "name")) slot = &name;
+            else if (YY_KEY(k, "startTimeUnixNano")) slot = &start;
+            else if (YY_KEY(k, "endTimeUnixNano")) slot = &end;
+            else if (YY_KEY(k, "status")) slot = &st;
+            else if (YY_KEY(k, "events")) slot = &evs;
+            else if (YY_KEY(k, "attributes")) slot = &a;
+            if (slot == NULL) continue;
+            if (*slot != NULL) DECLINE;   /* a repeated key: orjson keeps the last, Python maps it */
+            *slot = v;
+        }
+    }
+    if (yy_lower_hex(tid, 32) != 1 || yy_lower_hex(sid, 16) != 1) DECLINE;
+    if ((f[S_TRACE_ID] = ascii_str(tid)) == NULL || (f[S_SPAN_ID] = ascii_str(sid)) == NULL) DECLINE;
+    if (pid == NULL || yyjson_is_null(pid) || (yyjson_is_str(pid) && unsafe_yyjson_get_len(pid) == 0)) {
+        f[S_PARENT] = Py_NewRef(Py_None);
+    } else {
+        int h = yy_lower_hex(pid, 16);
+        if (h < 0) DECLINE;
+        if ((f[S_PARENT] = h ? ascii_str(pid) : Py_NewRef(Py_None)) == NULL) DECLINE;
+    }
+    if (yy_truthy(evs)) DECLINE;
+    if ((f[S_START] = yy_time(start)) == NULL) DECLINE;
+    if ((f[S_END] = yy_time(end)) == NULL) DECLINE;
+    if (!yy_truthy(st)) {
+        f[S_STATUS_CODE] = Py_NewRef(s_unset);
+        f[S_STATUS_MSG] = Py_NewRef(Py_None);
+    } else {
+        if (!yyjson_is_obj(st) || yy_has_dup_keys(st)) DECLINE;
+        int dup = 0;
+        yyjson_val *code = YY_GET(st, "code", &dup);
+        if (code == NULL) code = YY_GET(st, "status_code", &dup);
+        if (code == NULL) {
+            tmp = Py_NewRef(Py_None);
+        } else if (yyjson_is_ctn(code) || (tmp = yy_py(code)) == NULL) {
+            DECLINE;   /* unhashable: Python rejects it */
+        }
+        PyObject *sc = dget(status_map, tmp);
+        Py_CLEAR(tmp);
+        if (PyErr_Occurred()) DECLINE;
+        f[S_STATUS_CODE] = Py_NewRef(sc ? sc : s_unset);
+        yyjson_val *msg = YY_GET(st, "message", &dup);
+        if (msg == NULL) msg = YY_GET(st, "description", &dup);
+        if ((f[S_STATUS_MSG] = yy_truthy(msg) ? yy_py(msg) : Py_NewRef(Py_None)) == NULL) DECLINE;
+    }
+    if (name != NULL && !yyjson_is_null(name) && !yyjson_is_str(name)) DECLINE;
+    if ((f[S_NAME] = (name && yyjson_is_str(name)) ? yy_py(name) : Py_NewRef(Py_None)) == NULL) DECLINE;
+    f[S_SOURCE] = Py_NewRef(source);
+
+    /* attributes: the scope's, updated by the span's own */
+    for (size_t i = 0; i < base->n; i++)
+        if (attrs_put(m, &base->a[i]) < 0) DECLINE;
+    if (yy_truthy(a) && decode_kvs(a, m) < 0) DECLINE;
+
+    const Attr *msg_in = NULL, *msg_out = NULL, *op = NULL, *fields[NF] = {0};
+    int has_tool_name = 0, has_hint = 0;
+    for (size_t i = 0; i < m->n; i++) {
+        const Attr *x = &m->a[i];
+        if (x->flags & FL_OP) op = x;
+        if (x->flags & FL_TOOL_NAME) has_tool_name = 1;
+        if (x->flags & FL_HINT) has_hint = 1;
+        int cls = x->cls;
+        if (cls == K_DECLINE) DECLINE;
+        if (cls == K_INERT) continue;
+        if (cls == K_MSG_IN) { msg_in = x; continue; }
+        if (cls == K_MSG_OUT) { msg_out = x; continue; }
+        int fi = cls / 16, rk = cls % 16;
+        if (fi < 0 || fi >= NF) DECLINE;
+        if (rk < ranks[fi]) {
+            ranks[fi] = rk;
+            fields[fi] = x;
+        }
+    }
+    for (int i = 0; i < NF; i++)
+        if (fields[i] != NULL && (vals[i] = attr_py(fields[i])) == NULL) DECLINE;
+
+    /* kind */
+    PyObject *kind = NULL;
+    if (op != NULL && op->t == A_STR) {
+        if ((tmp = yy_py(op->x)) == NULL) DECLINE;
+        kind = dget(kind_map, tmp);
+        Py_CLEAR(tmp);
+        if (PyErr_Occurred()) DECLINE;
+    }
+    if (kind == NULL) kind = has_tool_name ? s_tool : has_hint ? s_llm : s_unknown;
+    f[S_KIND] = Py_NewRef(kind);
+    int is_tool = PyUnicode_Compare(kind, s_tool) == 0;
+
+    if ((f[S_MODEL] = as_str(vals[F_MODEL])) == NULL) DECLINE;
+    if ((f[S_PROVIDER] = as_str(vals[F_PROVIDER])) == NULL) DECLINE;
+    if ((f[S_IN_TOK] = to_int(vals[F_IN])) == NULL) DECLINE;
+    if ((f[S_OUT_TOK] = to_int(vals[F_OUT])) == NULL) DECLINE;
+    if ((f[S_TOTAL_TOK] = to_int(vals[F_TOTAL])) == NULL) DECLINE;
+    f[S_COST] = vals[F_COST] ? call1(f_float, vals[F_COST]) : Py_NewRef(Py_None);
+    if (f[S_COST] == NULL) DECLINE;
+    if ((f[S_USER] = as_str(vals[F_USER])) == NULL) DECLINE;
+    if ((f[S_SESSION] = as_str(vals[F_SESSION])) == NULL) DECLINE;
+    f[S_TAGS] = vals[F_TAGS] ? call1(f_tags, vals[F_TAGS]) : Py_NewRef(Py_None);
+    if (f[S_TAGS] == NULL) DECLINE;
+    if ((f[S_ENV] = as_str(vals[F_ENV])) == NULL) DECLINE;
+    if ((f[S_VERSION] = as_str(vals[F_VERSION])) == NULL) DECLINE;
+    if ((f[S_SERVICE] = as_str(vals[F_SERVICE])) == NULL) DECLINE;
+
+    if (is_tool || vals[F_TOOL_NAME] != NULL) {
+        if ((f[S_TOOL_NAME] = as_str(vals[F_TOOL_NAME])) == NULL) DECLINE;
+        if ((f[S_TOOL_ID] = as_str(vals[F_TOOL_ID])) == NULL) DECLINE;
+        if ((tool_args = maybe_json(vals[F_TOOL_ARGS])) == NULL) DECLINE;
+        if ((f[S_TOOL_RES] = json_str(vals[F_TOOL_RES])) == NULL) DECLINE;
+        f[S_TOOL_ARGS] = tool_args == Py_None ? Py_NewRef(Py_None) : call1(f_json_text, tool_args);
+        if (f[S_TOOL_ARGS] == NULL) DECLINE;
+    } else {
+        tool_args = Py_NewRef(Py_None);
+        f[S_TOOL_NAME] = Py_NewRef(Py_None);
+        f[S_TOOL_ID] = Py_NewRef(Py_None);
+        f[S_TOOL_ARGS] = Py_NewRef(Py_None);
+        f[S_TOOL_RES] = Py_NewRef(Py_None);
+    }
+
+    if (messages(&msgs_in, msg_in, s_user) < 0 || messages(&msgs_out, msg_out, s_assistant) < 0) DECLINE;
+
+    PyObject *in_text = msgs_last_content(&msgs_in, roles_user);
+    if (in_text == NULL) DECLINE;
+    if (in_text == Py_None) {
+        Py_DECREF(in_text);
+        if (is_tool && tool_args != Py_None) in_text = json_str(tool_args);
+        else in_text = msgs_nonempty(&msgs_in) ? msgs_last_content(&msgs_in, roles_input) : Py_NewRef(Py_None);
+        if (in_text == NULL) DECLINE;
+    }
+    f[S_IN_TEXT] = in_text;
+    PyObject *out_text = msgs_last_content(&msgs_out, roles_assistant);
+    if (out_text == NULL) DECLINE;
+    if (out_text == Py_None && is_tool && f[S_TOOL_RES] != Py_None) {
+        Py_DECREF(out_text);
+        out_text = Py_NewRef(f[S_TOOL_RES]);
+    }
+    f[S_OUT_TEXT] = out_text;
+
+    int none_in = !msgs_in.present || msgs_in.py == Py_None, none_out = !msgs_out.present || msgs_out.py == Py_None;
+    if ((f[S_IN_MSGS] = none_in ? Py_NewRef(Py_None) : w_bytes(&msgs_in.json)) == NULL) DECLINE;
+    if ((f[S_OUT_MSGS] = none_out ? Py_NewRef(Py_None) : w_bytes(&msgs_out.json)) == NULL) DECLINE;
+    w_attrs_buf.len = 0;
+    if (w_attrs(&w_attrs_buf, m) < 0 || (f[S_ATTRS] = w_bytes(&w_attrs_buf)) == NULL) DECLINE;
+    w_raw.len = 0;
+    if (w_val(&w_raw, sp, 0) < 0 || (f[S_RAW] = w_bytes(&w_raw)) == NULL) DECLINE;
+
+    PyObject *span = span_type->tp_alloc(span_type, 0);
+    if (span == NULL) DECLINE;
+    for (int i = 0; i < NFIELDS; i++) {
+        SLOT(span, i) = f[i];
+        f[i] = NULL;
+    }
+    result = span;
+    goto done;
+
+decline:
+    if (debug && PyErr_Occurred()) PyErr_Print();
+    PyErr_Clear();
+    result = Py_NewRef(Py_None);
+done:
+    for (int i = 0; i < NFIELDS; i++) Py_XDECREF(f[i]);
+    for (int i = 0; i < NF; i++) Py_XDECREF(vals[i]);
+    Py_XDECREF(tool_args);
+    Py_XDECREF(tmp);
+    return result;
+}
+
+/* -- one line -------------------------------------------------------------------------------------------- */
+
+typedef struct { size_t off, n; yyjson_val *resource, *scope, *spans; PyObject *py_base; } Scope;
+
+/* The scope's attributes as a Python dict, as request_items makes them (cached on the scope). */
+static PyObject *scope_base_py(Scope *sc, PyObject *scope_base) {
+    if (sc->py_base == NULL) {
+        PyObject *r = sc->resource ? yy_py(sc->resource) : Py_NewRef(Py_None);
+        PyObject *s = r && sc->scope ? yy_py(sc->scope) : (r ? Py_NewRef(Py_None) : NULL);
+        if (r && s) {
+            PyObject *a[2] = {r, s};
+            sc->py_base = PyObject_Vectorcall(scope_base, a, 2, NULL);
+        }
+        Py_XDECREF(r);
+        Py_XDECREF(s);
+    }
+    return sc->py_base;
+}
+
+/* Python's scope attributes rule (_scope_attrs) for a scope object. 0 ok, -1 off the fast path. */
+static int scope_attrs(yyjson_val *scope, Attrs *m) {
+    if (!yy_truthy(scope)) return 0;
+    if (!yyjson_is_obj(scope) || yy_has_dup_keys(scope)) return -1;
+    int dup = 0;
+    yyjson_val *a = YY_GET(scope, "attributes", &dup);
+    if (yy_truthy(a) && decode_kvs(a, m) < 0) return -1;
+    static const char *names[2] = {"otel.scope.name", "otel.scope.version"};
+    yyjson_val *vals[2] = {YY_GET(scope, "name", &dup), YY_GET(scope, "version", &dup)};
+    for (int i = 0; i < 2; i++) {
+        if (!yy_truthy(vals[i])) continue;
+        if (!yyjson_is_str(vals[i])) return -1;
+        Attr x = {.k = names[i], .kn = strlen(names[i]), .t = A_STR, .x = vals[i]};
+        key_class_of(&x);
+        if (attrs_put(m, &x) < 0) return -1;
+    }
+    return 0;
+}
+
+static Attrs line_attrs;   /* every scope's merged attributes, one after another */
+
+/* Pass 1: every scope of the request, with its attributes; 0 ok, -1 the line is not for this path. */
+static int line_scopes(yyjson_val *root, Scope **scopes, size_t *nscopes, size_t *cap) {
+    int dup = 0;
+    if (!yyjson_is_obj(root) || yy_has_dup_keys(root)) return -1;
+    yyjson_val *rss = YY_GET(root, "resourceSpans", &dup);
+    if (rss == NULL || YY_GET(root, "resource_spans", &dup) != NULL || !yyjson_is_arr(rss)) return -1;
+    size_t i, max;
+    yyjson_val *rs;
+    line_attrs.n = 0;
+    yyjson_arr_foreach(rss, i, max, rs) {
+        if (!yyjson_is_obj(rs) || yy_has_dup_keys(rs) || YY_GET(rs, "instrumentationLibrarySpans", &dup) ||
+            YY_GET(rs, "scope_spans", &dup))
+            return -1;
+        yyjson_val *res = YY_GET(rs, "resource", &dup), *ra = NULL;
+        if (yy_truthy(res)) {
+            if (!yyjson_is_obj(res) || yy_has_dup_keys(res)) return -1;
+            ra = YY_GET(res, "attributes", &dup);
+        } else {
+            res = NULL;
+        }
+        Attrs rattrs = {0};
+        int rc = yy_truthy(ra) ? decode_kvs(ra, &rattrs) : 0;
+        yyjson_val *sss = YY_GET(rs, "scopeSpans", &dup);
+        if (rc == 0 && yy_truthy(sss) && !yyjson_is_arr(sss)) rc = -1;
+        size_t j, max2;
+        yyjson_val *ss;
+        if (rc == 0 && yy_truthy(sss)) {
+            yyjson_arr_foreach(sss, j, max2, ss) {
+                yyjson_val *spans, *scope;
+                if (!yyjson_is_obj(ss) || yy_has_dup_keys(ss) || YY_GET(ss, "instrumentationLibrary", &dup)) { rc = -1; break; }
+                spans = YY_GET(ss, "spans", &dup);
+                scope = YY_GET(ss, "scope", &dup);
+                if (yy_truthy(spans) && !yyjson_is_arr(spans)) { rc = -1; break; }
+                if (*nscopes == *cap) {
+                    size_t c = *cap ? 2 * *cap : 16;
+                    Scope *q = PyMem_RawRealloc(*scopes, c * sizeof(Scope));
+                    if (q == NULL) { PyErr_NoMemory(); rc = -1; break; }
+                    *scopes = q;
+                    *cap = c;
+                }
+                Scope *sc = &(*scopes)[(*nscopes)++];
+                sc->off = line_attrs.n;
+                sc->resource = res;
+                sc->scope = yy_truthy(scope) ? scope : NULL;
+                sc->spans = yy_truthy(spans) ? spans : NULL;
+                sc->py_base = NULL;
+                /* base = resource attributes, updated by the scope's */
+                Attrs b = {0};
+                for (size_t q = 0; rc == 0 && q < rattrs.n; q++) rc = attrs_put(&b, &rattrs.a[q]);
+                if (rc == 0) rc = scope_attrs(sc->scope, &b);
+                for (size_t q = 0; rc == 0 && q < b.n; q++) {
+                    if (line_attrs.n == line_attrs.cap) {   /* appended as they are: no merging across scopes */
+                        size_t c = line_attrs.cap ? 2 * line_attrs.cap : 64;
+                        Attr *p = PyMem_RawRealloc(line_attrs.a, c * sizeof(Attr));
+                        if (p == NULL) { PyErr_NoMemory(); rc = -1; break; }
+                        line_attrs.a = p;
+                        line_attrs.cap = c;
+                    }
+                    line_attrs.a[line_attrs.n++] = b.a[q];
+                }
+                sc->n = line_attrs.n - sc->off;
+                PyMem_RawFree(b.a);
+                if (rc < 0) break;
+            }
+        }
+        PyMem_RawFree(rattrs.a);
+        if (rc < 0 || dup) return -1;
+    }
+    return dup ? -1 : 0;
+}
+
+static Scope *line_scope_buf;
+static size_t line_scope_cap;
+
+/* map_line(line, source, line_no, out, observe, slow, scope_base) -> bool: the whole line mapped into out
+ * (True), or nothing done (False: the caller parses the line and maps it in Python). */
+static PyObject *map_line(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 7 || !PyBytes_Check(args[0]) || !PyList_CheckExact(args[3])) {
+        PyErr_SetString(PyExc_TypeError, "map_line(line: bytes, source, line_no, out: list, observe, slow, scope_base)");
         return NULL;
     }
     if (!check_ready()) return NULL;
-    PyObject *spans = args[0], *base = args[1], *source = args[2], *out = args[4], *observe = args[5], *slow = args[6];
-    /* observe is ToolCallTracker.observe: its records for the spans mapped here are made here (track) */
-    PyObject *traces = NULL;
+    PyObject *source = args[1], *out = args[3], *observe = args[4], *slow = args[5], *scope_base = args[6];
+    yyjson_doc *doc = yy_read(PyBytes_AS_STRING(args[0]), (size_t)PyBytes_GET_SIZE(args[0]));
+    if (doc == NULL) Py_RETURN_FALSE;
+    size_t nscopes = 0;
+    if (line_scopes(yyjson_doc_get_root(doc), &line_scope_buf, &nscopes, &line_scope_cap) < 0) {
+        yyjson_doc_free(doc);
+        if (PyErr_Occurred()) return NULL;
+        Py_RETURN_FALSE;
+    }
+    PyObject *traces = NULL, *result = NULL;
     if (PyMethod_Check(observe) && PyMethod_GET_FUNCTION(observe) == f_observe) {
         traces = PyObject_GetAttr(PyMethod_GET_SELF(observe), s__traces);
         if (traces == NULL || !PyDict_CheckExact(traces)) {
@@ -751,32 +1495,46 @@ static PyObject *map_spans(PyObject *self, PyObject *const *args, Py_ssize_t nar
             Py_CLEAR(traces);
         }
     }
-    PyObject *result = NULL;
-    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(spans); i++) {
-        PyObject *sp = PyList_GET_ITEM(spans, i);
-        PyObject *outm = NULL, *span = map_one(sp, base, source, &outm);
-        if (span != Py_None) {
-            int rc = PyList_Append(out, span), done = rc < 0 || traces == NULL ? 0 : track(out, traces, span, outm);
-            if (rc == 0 && done == 0) rc = append_call(out, observe, span, outm);   /* as the Python loop does */
+    for (size_t si = 0; si < nscopes; si++) {
+        Scope *sc = &line_scope_buf[si];
+        if (sc->spans == NULL) continue;
+        Attrs base = {line_attrs.a + sc->off, sc->n, sc->n};
+        size_t i, max;
+        yyjson_val *sp;
+        yyjson_arr_foreach(sc->spans, i, max, sp) {
+            PyObject *span = map_one(sp, &base, source);
+            if (span != Py_None) {
+                int rc = PyList_Append(out, span), done = rc < 0 || traces == NULL ? 0 : track_msgs(out, traces, span, &msgs_out);
+                if (rc == 0 && done == 0) {
+                    PyObject *outm = msgs_py(&msgs_out);
+                    rc = outm == NULL ? -1 : append_call(out, observe, span, outm);
+                    Py_XDECREF(outm);
+                }
+                Py_DECREF(span);
+                if (rc < 0 || done < 0) goto fail;
+                continue;
+            }
             Py_DECREF(span);
-            Py_DECREF(outm);
-            if (rc < 0 || done < 0) goto fail;
-            continue;
+            PyObject *base_py = scope_base_py(sc, scope_base), *sp_py = base_py ? yy_py(sp) : NULL;
+            if (sp_py == NULL) goto fail;
+            PyObject *a[5] = {sp_py, base_py, source, args[2], out};
+            span = PyObject_Vectorcall(slow, a, 5, NULL);
+            Py_DECREF(sp_py);
+            if (span == NULL) goto fail;
+            int rc = span == Py_None ? 0 : append_call(out, observe, span, NULL);
+            Py_DECREF(span);
+            if (rc < 0) goto fail;
         }
-        Py_DECREF(span);
-        PyObject *a[5] = {sp, base, source, args[3], out};
-        span = PyObject_Vectorcall(slow, a, 5, NULL);
-        if (span == NULL) goto fail;
-        int rc = span == Py_None ? 0 : append_call(out, observe, span, NULL);
-        Py_DECREF(span);
-        if (rc < 0) goto fail;
     }
-    result = Py_NewRef(Py_None);
+    result = Py_NewRef(Py_True);
 fail:
+    msgs_done(&msgs_in);
+    msgs_done(&msgs_out);
+    for (size_t si = 0; si < nscopes; si++) Py_CLEAR(line_scope_buf[si].py_base);
     Py_XDECREF(traces);
+    yyjson_doc_free(doc);
     return result;
 }
-
 
 /* -- columns: Arrow buffers for the loader's span table ------------------------------------------------- */
 
@@ -1019,6 +1777,67 @@ done:
 
 /* -- setup --------------------------------------------------------------------------------------------- */
 
+/* The UTF-8 copies of a collection of str (a tuple, set or dict's keys), for byte compares. */
+static int c_strings(PyObject *coll, char ***out, size_t **lens, size_t *n) {
+    PyObject *seq = PySequence_List(coll);
+    if (seq == NULL) return -1;
+    Py_ssize_t m = PyList_GET_SIZE(seq);
+    *out = PyMem_RawCalloc(m ? (size_t)m : 1, sizeof(char *));
+    *lens = PyMem_RawCalloc(m ? (size_t)m : 1, sizeof(size_t));
+    if (*out == NULL || *lens == NULL) { Py_DECREF(seq); PyErr_NoMemory(); return -1; }
+    for (Py_ssize_t i = 0; i < m; i++) {
+        Py_ssize_t len;
+        const char *s = PyUnicode_AsUTF8AndSize(PyList_GET_ITEM(seq, i), &len);
+        if (s == NULL || ((*out)[i] = PyMem_RawMalloc((size_t)len + 1)) == NULL) {
+            Py_DECREF(seq);
+            if (!PyErr_Occurred()) PyErr_NoMemory();
+            return -1;
+        }
+        memcpy((*out)[i], s, (size_t)len + 1);
+        (*lens)[i] = (size_t)len;
+    }
+    *n = (size_t)m;
+    Py_DECREF(seq);
+    return 0;
+}
+
+/* The key table: fast_keys' classes, the message keys, and the keys the span kind is told by. */
+static int line_setup(void) {
+    for (int c = 0; c < 256; c++) esc_tab[c] = c < 0x20 || c == '"' || c == '\\';
+    if ((yy_alc = yyjson_alc_dyn_new()) == NULL) { PyErr_NoMemory(); return -1; }
+    if ((ktab = PyMem_RawCalloc(KCAP, sizeof(KEnt))) == NULL) { PyErr_NoMemory(); return -1; }
+    if (c_strings(decline_prefixes, &decl_prefix, &decl_prefix_len, &n_decl_prefix) < 0 ||
+        c_strings(decline_keys, &decl_key, &decl_key_len, &n_decl_key) < 0 ||
+        c_strings(role_aliases, &alias_key, &alias_key_len, &n_alias_key) < 0)
+        return -1;
+    Py_ssize_t pos = 0;
+    PyObject *k, *v;
+    while (PyDict_Next(fast_keys, &pos, &k, &v)) {   /* classify() takes fast_keys first */
+        Py_ssize_t n;
+        const char *s = PyUnicode_AsUTF8AndSize(k, &n);
+        if (s == NULL) return -1;
+        int cls = classify(k);
+        if (cls == -100) return -1;
+        if (kput(s, (size_t)n, khash(s, (size_t)n), cls) == NULL) { PyErr_NoMemory(); return -1; }
+    }
+    static const struct { const char *k; int flags; } flagged[] = {
+        {"gen_ai.input.messages", 0}, {"gen_ai.output.messages", 0}, {"gen_ai.operation.name", FL_OP},
+        {"gen_ai.tool.name", FL_TOOL_NAME}, {"gen_ai.request.model", FL_HINT}, {"gen_ai.response.model", FL_HINT},
+        {"gen_ai.usage.input_tokens", FL_HINT},
+    };
+    for (size_t i = 0; i < sizeof flagged / sizeof flagged[0]; i++) {
+        PyObject *key = PyUnicode_FromString(flagged[i].k);
+        int cls = key == NULL ? -100 : classify(key);
+        Py_XDECREF(key);
+        if (cls == -100) return -1;
+        size_t n = strlen(flagged[i].k);
+        KEnt *e = kput(flagged[i].k, n, khash(flagged[i].k, n), cls);
+        if (e == NULL) { PyErr_NoMemory(); return -1; }
+        e->flags |= flagged[i].flags;
+    }
+    return 0;
+}
+
 static PyObject *need(PyObject *cfg, const char *key) {
     PyObject *v = PyDict_GetItemString(cfg, key);
     if (v == NULL) {
@@ -1065,22 +1884,11 @@ static PyObject *setup(PyObject *self, PyObject *cfg) {
     }
 #undef NEED
     if ((key_class = PyDict_New()) == NULL) return NULL;
-    INTERN(s_traceId, "traceId"); INTERN(s_spanId, "spanId"); INTERN(s_parentSpanId, "parentSpanId");
-    INTERN(s_name, "name"); INTERN(s_start, "startTimeUnixNano"); INTERN(s_end, "endTimeUnixNano");
-    INTERN(s_status, "status"); INTERN(s_events, "events"); INTERN(s_attributes, "attributes");
-    INTERN(s_key, "key"); INTERN(s_value, "value"); INTERN(s_stringValue, "stringValue");
-    INTERN(s_intValue, "intValue"); INTERN(s_doubleValue, "doubleValue"); INTERN(s_boolValue, "boolValue");
-    INTERN(s_arrayValue, "arrayValue"); INTERN(s_values, "values"); INTERN(s_code, "code");
-    INTERN(s_status_code, "status_code"); INTERN(s_message, "message"); INTERN(s_description, "description");
-    INTERN(s_parts, "parts"); INTERN(s_role, "role"); INTERN(s_type, "type"); INTERN(s_content, "content");
-    INTERN(s_finish_reason, "finish_reason"); INTERN(s_id, "id"); INTERN(s_arguments, "arguments");
-    INTERN(s_response, "response"); INTERN(s_tool_calls, "tool_calls"); INTERN(s__traces, "_traces"); INTERN(s_tool_call_id, "tool_call_id");
-    INTERN(s_op, "gen_ai.operation.name"); INTERN(s_gen_tool_name, "gen_ai.tool.name");
-    INTERN(s_hint_req, "gen_ai.request.model"); INTERN(s_hint_resp, "gen_ai.response.model");
-    INTERN(s_hint_in, "gen_ai.usage.input_tokens"); INTERN(s_in_msgs, "gen_ai.input.messages");
-    INTERN(s_out_msgs, "gen_ai.output.messages"); INTERN(s_user, "user"); INTERN(s_assistant, "assistant");
-    INTERN(s_tool, "tool"); INTERN(s_llm, "llm"); INTERN(s_unknown, "unknown"); INTERN(s_unset, "unset");
-    INTERN(s_text, "text"); INTERN(s_tool_call, "tool_call"); INTERN(s_tool_call_response, "tool_call_response");
+    INTERN(s_name, "name"); INTERN(s_role, "role"); INTERN(s_content, "content"); INTERN(s_id, "id");
+    INTERN(s_arguments, "arguments"); INTERN(s_tool_calls, "tool_calls"); INTERN(s__traces, "_traces");
+    INTERN(s_in_msgs, "gen_ai.input.messages"); INTERN(s_out_msgs, "gen_ai.output.messages");
+    INTERN(s_user, "user"); INTERN(s_assistant, "assistant"); INTERN(s_tool, "tool"); INTERN(s_llm, "llm");
+    INTERN(s_unknown, "unknown"); INTERN(s_unset, "unset");
     PyObject *sys_s;
     INTERN(sys_s, "system");
     PyObject *default_s;   /* interned: orjson matches keyword names by identity */
@@ -1090,6 +1898,7 @@ static PyObject *setup(PyObject *self, PyObject *cfg) {
     if ((roles_assistant = PyTuple_Pack(1, s_assistant)) == NULL) return NULL;
     if ((roles_input = PyTuple_Pack(3, s_user, s_tool, sys_s)) == NULL) return NULL;
     debug = getenv("TRACEMILL_NATIVE_DEBUG") != NULL;
+    if (line_setup() < 0) return NULL;
     configured = 1;
     Py_RETURN_NONE;
 }
@@ -1097,8 +1906,8 @@ static PyObject *setup(PyObject *self, PyObject *cfg) {
 static PyObject *last_decline(PyObject *self, PyObject *unused) { return PyLong_FromLong(decline_line); }
 
 static PyMethodDef methods[] = {
-    {"map_spans", (PyCFunction)(void (*)(void))map_spans, METH_FASTCALL,
-     "map_spans(spans, base, source, line_no, out, observe, slow): map one scope's spans into out."},
+    {"map_line", (PyCFunction)(void (*)(void))map_line, METH_FASTCALL,
+     "map_line(line, source, line_no, out, observe, slow, scope_base) -> bool: one OTLP/JSON line into out."},
     {"columns", (PyCFunction)(void (*)(void))columns, METH_FASTCALL,
      "columns(spans, ((field index, kind), ...)) -> Arrow buffers per column | None (None: use pyarrow)."},
     {"last_decline", last_decline, METH_NOARGS, "The C source line where the last declined span was declined."},
@@ -1111,7 +1920,7 @@ static struct PyModuleDef module = {
 };
 
 /* Bumped whenever setup()'s config or a function's signature changes: native.py ignores a stale build. */
-#define NATIVE_API 4
+#define NATIVE_API 5
 
 PyMODINIT_FUNC PyInit__otlp_native(void) {
     PyObject *m = PyModule_Create(&module);

@@ -31,6 +31,7 @@ from tracemill.ingest import native
 from tracemill.ingest import sources as sources_mod
 from tracemill.ingest.cost import CostModel, load_prices
 from tracemill.ingest.formats import FormatOptions, Source, detect, get
+from tracemill.ingest.formats._common import raw_json
 from tracemill.ingest.records import (
     Feedback,
     FrozenSpan,
@@ -281,6 +282,7 @@ def build_chunks(
     rejected: list[QRow] = []
     count = 0
     frozen = 0   # spans[:frozen] hold JSON text; the rest still their parsed dicts
+    unwritable: set[tuple[str, str]] = set()   # spans of this chunk quarantined by freeze()
 
     def charge(t0: float) -> None:
         if cpu is not None:
@@ -289,11 +291,21 @@ def build_chunks(
     def freeze() -> None:
         # Spans are frozen a few at a time: timing each one costs a tenth of freezing it, and a few
         # hundred at a time is slower again (their dicts have left the CPU cache by then).
-        nonlocal frozen
+        nonlocal frozen, n_spans
         t0 = time.process_time()
+        bad = 0
         for sp in spans[frozen:]:
             if type(sp) is not FrozenSpan:   # the native mapper's spans come frozen
-                _freeze(sp)
+                try:
+                    _freeze(sp)
+                except TypeError as e:   # orjson writes 254 levels of nesting, though it reads 1,024
+                    unwritable.add((sp.trace_id, sp.span_id))
+                    bad += 1
+                    rejected.append(_qrow("invalid_value", f"span {sp.trace_id}/{sp.span_id}: a JSON value in it cannot "
+                                          f"be stored ({e}: it nests deeper than 254 levels)", None, raw_json(sp.raw)))
+        if bad:   # quarantined whole: make() leaves out its tool calls and feedback too
+            spans[frozen:] = [sp for sp in spans[frozen:] if (sp.trace_id, sp.span_id) not in unwritable]
+            n_spans -= bad
         frozen = len(spans)
         charge(t0)
 
@@ -322,6 +334,9 @@ def build_chunks(
         chunk = Chunk(records=count, quarantine=rejected, duplicate_raw=duplicate_raw)
         if parts:
             chunk.spans = parts[0] if len(parts) == 1 else pa.concat_tables(parts)
+        if unwritable:
+            calls[:] = [c for c in calls if (c.trace_id, c.span_id) not in unwritable]
+            fbs[:] = [f for f in fbs if (f.trace_id, f.span_id) not in unwritable]
         if calls:
             chunk.calls = _tool_calls_table(calls, load_id)
         if fbs:
@@ -338,6 +353,7 @@ def build_chunks(
                 yield make()
                 parts, keys, duplicate_raw, n_spans = [], set(), [], 0
                 calls, fbs, rejected, count = [], [], [], 0
+                unwritable = set()
             elif len(spans) >= _TABLE_EVERY:
                 tabulate()
             elif len(spans) - frozen >= _FREEZE_EVERY:

@@ -1,11 +1,12 @@
-"""The optional native (C) fast path for OTLP spans, and the switch for it.
+"""The optional native (C) fast path for OTLP/JSON lines, and the switch for it.
 
-``_otlp_native.c`` maps the common span shape (GenAI conventions, no events, plain attribute values,
-parts-based messages) straight to a frozen ``Span``: the work of ``otlp_json.span_item``,
-``semconv.map_span`` and the loader's freeze, about three times faster. It declines every other span,
-which ``span_item`` then maps, so Python stays the reference: the C code calls the Python helpers for
-every value rule that is not plain, and ``tests/test_native_parity.py`` checks that both paths give
-the same rows. It also builds the span table's Arrow columns from the spans (``span_columns``).
+``_otlp_native.c`` parses each line with yyjson (vendored in ``_vendor/yyjson``) and maps the common
+span shape (GenAI conventions, no events, plain attribute values, parts-based messages) straight to a
+frozen ``Span``: the work of ``orjson.loads``, ``otlp_json.span_item``, ``semconv.map_span`` and the
+loader's freeze, without a Python object for every JSON value. It declines every other span, which
+``span_item`` then maps, so Python stays the reference: the C code calls the Python helpers for every
+value rule that is not plain, and ``tests/test_native_parity.py`` checks that both paths give the same
+rows. It also builds the span table's Arrow columns from the spans (``span_columns``).
 
 The extension is built when the package is installed (``hatch_build.py``) if a C compiler is there;
 without one, ingest runs the Python path only. ``TRACEMILL_NATIVE=0`` turns the fast path off.
@@ -22,9 +23,9 @@ import pyarrow as pa
 from tracemill.ingest import semconv
 from tracemill.ingest.records import FrozenSpan, Span, json_text, tool_call_from_span
 
-__all__ = ["ScopeMapper", "available", "scope_mapper", "span_columns"]
+__all__ = ["LineMapper", "available", "line_mapper", "span_columns"]
 
-_API = 4   # _otlp_native.c's NATIVE_API: a build of an older source is not used (make install rebuilds it)
+_API = 5   # _otlp_native.c's NATIVE_API: a build of an older source is not used (make install rebuilds it)
 try:
     from tracemill.ingest import _otlp_native as _ext  # type: ignore[attr-defined]
 except ImportError:   # not compiled (no C compiler at install time): the Python path does everything
@@ -92,19 +93,21 @@ def available() -> bool:
     return _ext is not None
 
 
-ScopeMapper = Callable[[list, dict[str, Any], str, "int | None", list, Callable, Callable], None]
+LineMapper = Callable[[bytes, str, int, list, Callable, Callable, Callable], bool]
 
 
-def scope_mapper() -> ScopeMapper | None:
-    """``map_spans(spans, base, source, line_no, out, observe, slow)``: the span loop of one OTLP scope in
-    C. Spans it declines go to ``slow`` (``otlp_json.span_item``); items land in ``out`` in order, each
-    span followed by the ToolCall ``observe`` (``ToolCallTracker.observe``) gives for it. None when the
-    extension is not compiled. (The loader asks for it unless ``TRACEMILL_NATIVE=0``.)"""
+def line_mapper() -> LineMapper | None:
+    """``map_line(line, source, line_no, out, observe, slow, scope_base) -> bool``: one OTLP/JSON line
+    (an ``ExportTraceServiceRequest``), parsed with yyjson and mapped in C without a Python object per
+    JSON value. Spans off the fast shape go to ``slow`` (``otlp_json.span_item``) as the dicts orjson
+    would make, with their scope's attributes from ``scope_base(resource, scope)``. False when the
+    line is not one it takes (not JSON, or a request of another shape): nothing was done, and the
+    caller parses and maps it in Python. None when the extension is not compiled."""
     if _ext is None:
         return None
     if not _SETUP_DONE:
         _setup()
-    return _ext.map_spans
+    return _ext.map_line
 
 
 # Column kinds of span_columns() (the loader's names) -> the C builder's codes.

@@ -5,7 +5,9 @@ The file is streamed line by line (``readline`` with a size limit, so an oversiz
 held whole); each line is one record. A line that is not JSON, not UTF-8, too big or of the wrong
 shape is rejected with the reason, and so is each span with wrong types or missing ids; the rest
 of the line is still loaded. The request -> items mapping (``request_items``) is shared with the
-protobuf format, which turns its messages into the same dicts with ``MessageToDict``.
+protobuf format, which turns its messages into the same dicts with ``MessageToDict``. Where the C
+extension is built, each line goes to its ``map_line`` first (``native.line_mapper``), which parses
+and maps the common shape itself and hands back what it does not take.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import orjson
 from tracemill.errors import DataError
 from tracemill.ingest.formats import Format, FormatOptions, Source, register
 from tracemill.ingest.formats._common import raw_json
-from tracemill.ingest.native import ScopeMapper, scope_mapper
+from tracemill.ingest.native import line_mapper
 from tracemill.ingest.records import Item, Rejected, Span
 from tracemill.ingest.semconv import Event, ToolCallTracker, decode_kvlist, map_span
 
@@ -198,12 +200,22 @@ def span_item(sp: Any, base: dict[str, Any], fmt: str, line_no: int | None, out:
     return span
 
 
-def request_items(req: Any, *, fmt: str, line_no: int | None, tracker: ToolCallTracker,
-                  raw: bytes | None = None, fast: ScopeMapper | None = None) -> list[Item]:
-    """All items of one ``ExportTraceServiceRequest`` dict (OTLP/JSON or ``MessageToDict`` form).
+def scope_base(resource: Any, scope: Any) -> dict[str, Any]:
+    """The attributes a scope's spans start from (resource, then scope), as ``request_items`` makes them:
+    for the native line path's declined spans."""
+    ra = (resource or {}).get("attributes")
+    res_attrs = decode_kvlist(ra) if ra else {}
+    sc = _scope_attrs(scope)
+    if not sc:
+        return res_attrs
+    base = res_attrs.copy()
+    base.update(sc)
+    return base
 
-    ``fast`` is the native span loop (``native.scope_mapper()``): spans it maps come frozen; the ones
-    it declines go through ``span_item``."""
+
+def request_items(req: Any, *, fmt: str, line_no: int | None, tracker: ToolCallTracker,
+                  raw: bytes | None = None) -> list[Item]:
+    """All items of one ``ExportTraceServiceRequest`` dict (OTLP/JSON or ``MessageToDict`` form)."""
     out: list[Item] = []
     if type(req) is not dict:
         out.append(Rejected("wrong_type", f"record is a JSON {type(req).__name__}, not an ExportTraceServiceRequest object",
@@ -246,9 +258,6 @@ def request_items(req: Any, *, fmt: str, line_no: int | None, tracker: ToolCallT
             out.append(Rejected("wrong_type", f"resourceSpans entry: {e}", raw_json(rs), line_no))
             continue
         for base, spans in scopes:
-            if fast is not None and type(spans) is list:
-                fast(spans, base, fmt, line_no, out, observe, span_item)
-                continue
             for sp in spans:
                 span = span_item(sp, base, fmt, line_no, out)
                 if span is not None:
@@ -307,10 +316,19 @@ def _decode_failure(line: bytes, err: Exception, line_no: int) -> Rejected:
     return Rejected("malformed_json", f"line {line_no}: {err}", line, line_no)
 
 
-def iter_json_lines(fh: IO[bytes], max_bytes: int, first_line_no: int = 1) -> Iterator[tuple[int, Any]]:
-    """(line number, parsed JSON or Rejected) for each non-blank line, streaming."""
+def load_line(line: bytes, line_no: int) -> Any:
+    """One JSON line parsed, or its Rejected."""
+    try:
+        return orjson.loads(line)
+    except orjson.JSONDecodeError as e:
+        return _decode_failure(line.rstrip(b"\r\n"), e, line_no)
+
+
+def iter_json_lines(fh: IO[bytes], max_bytes: int, first_line_no: int = 1, *,
+                    raw: bool = False) -> Iterator[tuple[int, Any]]:
+    """(line number, parsed JSON or Rejected) for each non-blank line, streaming. ``raw``: a line within
+    the limit comes as its bytes, for the caller to parse (``load_line``)."""
     line_no = first_line_no - 1
-    loads = orjson.loads
     reader = _LineReader(fh)
     while True:
         line = reader.readline(max_bytes + 1)
@@ -324,10 +342,7 @@ def iter_json_lines(fh: IO[bytes], max_bytes: int, first_line_no: int = 1) -> It
             continue
         if not line.strip():
             continue
-        try:
-            yield line_no, loads(line)
-        except orjson.JSONDecodeError as e:
-            yield line_no, _decode_failure(line.rstrip(b"\r\n"), e, line_no)
+        yield line_no, line if raw else load_line(line, line_no)
 
 
 def read_whole(source: Source, max_bytes: int) -> bytes | Rejected:
@@ -340,8 +355,9 @@ def read_whole(source: Source, max_bytes: int) -> bytes | Rejected:
     return data
 
 
-def json_records(source: Source, options: FormatOptions) -> Iterator[tuple[int, Any]]:
-    """JSON-lines records, or the single pretty-printed document when the first line is not JSON."""
+def json_records(source: Source, options: FormatOptions, *, raw: bool = False) -> Iterator[tuple[int, Any]]:
+    """JSON-lines records, or the single pretty-printed document when the first line is not JSON.
+    ``raw``: JSON lines come as bytes (see ``iter_json_lines``)."""
     max_bytes = options.max_record_bytes
     with source.open() as fh:
         first = b""
@@ -357,7 +373,7 @@ def json_records(source: Source, options: FormatOptions) -> Iterator[tuple[int, 
             total = len(first) + _skip_rest_of_line(fh)
             yield first_no, Rejected("oversized", f"line {first_no} is {total} bytes, over the {max_bytes}-byte limit",
                                      first[:4096], first_no)
-            yield from iter_json_lines(fh, max_bytes, first_no + 1)
+            yield from iter_json_lines(fh, max_bytes, first_no + 1, raw=raw)
             return
         try:
             first_obj = orjson.loads(first)
@@ -365,15 +381,15 @@ def json_records(source: Source, options: FormatOptions) -> Iterator[tuple[int, 
             stripped = first.strip()
             if stripped[:1] not in (b"{", b"["):
                 yield first_no, _decode_failure(first.rstrip(b"\r\n"), e, first_no)
-                yield from iter_json_lines(fh, max_bytes, first_no + 1)
+                yield from iter_json_lines(fh, max_bytes, first_no + 1, raw=raw)
                 return
             # An opening brace that does not parse alone: a pretty-printed document (handled below),
             # or a JSON-lines file whose first line is broken.
             pretty = stripped in (b"{", b"[")
         else:
             # JSON lines: replay the first line, then stream the rest.
-            yield first_no, first_obj
-            yield from iter_json_lines(fh, max_bytes, first_no + 1)
+            yield first_no, first if raw else first_obj
+            yield from iter_json_lines(fh, max_bytes, first_no + 1, raw=raw)
             return
     data = read_whole(source, max_bytes)
     if isinstance(data, Rejected):
@@ -394,9 +410,17 @@ def json_records(source: Source, options: FormatOptions) -> Iterator[tuple[int, 
 def parse(source: Source, options: FormatOptions) -> Iterator[Item]:
     """Items of an OTLP/JSON file: spans, their tool calls and feedback, and rejected records."""
     tracker = ToolCallTracker()
-    fast = scope_mapper() if options.native else None
+    map_line = line_mapper() if options.native else None
+    observe = tracker.observe
     first = True
-    for line_no, rec in json_records(source, options):
+    for line_no, rec in json_records(source, options, raw=map_line is not None):
+        if type(rec) is bytes:
+            out: list[Item] = []
+            if map_line(rec, NAME, line_no, out, observe, span_item, scope_base):   # type: ignore[misc]
+                first = False
+                yield from out
+                continue
+            rec = load_line(rec, line_no)   # a line the native path does not take: Python maps it
         if isinstance(rec, Rejected):
             yield rec
             continue
@@ -406,7 +430,7 @@ def parse(source: Source, options: FormatOptions) -> Iterator[Item]:
             raise DataError(f"{source.path} is not OTLP/JSON: record {line_no} has no resourceSpans", value=shown,
                             fix="pass the right --format, or --format auto to detect it")
         first = False
-        yield from request_items(rec, fmt=NAME, line_no=line_no, tracker=tracker, fast=fast)
+        yield from request_items(rec, fmt=NAME, line_no=line_no, tracker=tracker)
     yield from tracker.finish()
 
 
