@@ -221,6 +221,9 @@ def _mutate(rng: random.Random, sp: dict[str, Any]) -> dict[str, Any]:
             '{"messages":[{"role":"user","content":"wrapped"}]}', "plain text", '  \n [{"role":"user","parts":[{"type":"text","content":"ws"}]}]',
             '[{"role":"tool","parts":[{"type":"tool_call_response","id":7,"response":{"ok":true}}]}]',
             '[{"role":"assistant","parts":[{"type":"tool_call","id":null,"name":"f","arguments":"{\\"a\\": [1, 2]}"}],"finish_reason":"tool_call"}]',
+            '[{"role":"assistant","parts":[{"type":"tool_call","name":"g","arguments":"not json"}],"finish_reason":"stop"}]',
+            '[{"role":"assistant","parts":[{"type":"tool_call","id":3,"arguments":[1,{"b":null}]}],"finish_reason":"x"}]',
+            '[{"role":"assistant","parts":[{"type":"tool_call","id":"c","name":"h"}],"finish_reason":"tool_call"}]',
             '[{"role":"assistant","parts":[{"type":"text","content":5}]}]', "[1, 2]", "[{]"])))
     elif what == 7:                               # duplicate keys, later wins
         if attrs:

@@ -507,16 +507,16 @@ static int w_yystr(W *w, yyjson_val *v) {
     return 0;
 }
 
-static int w_i64(W *w, long long x) {
-    char b[24];
-    int n = snprintf(b, sizeof b, "%lld", x);
-    return w_put(w, b, (size_t)n);
+static int w_u64(W *w, unsigned long long x) {
+    char b[20];
+    int i = 20;
+    do b[--i] = (char)('0' + x % 10); while ((x /= 10) != 0);
+    return w_put(w, b + i, (size_t)(20 - i));
 }
 
-static int w_u64(W *w, unsigned long long x) {
-    char b[24];
-    int n = snprintf(b, sizeof b, "%llu", x);
-    return w_put(w, b, (size_t)n);
+static int w_i64(W *w, long long x) {
+    if (x >= 0) return w_u64(w, (unsigned long long)x);
+    return w_put(w, "-", 1) < 0 ? -1 : w_u64(w, 0 - (unsigned long long)x);
 }
 
 /* A float as orjson writes it (its own shortest form): asked of orjson itself; floats are rare here. */
@@ -539,10 +539,13 @@ static int yy_has_dup_keys(yyjson_val *obj) {
     size_t i, max, m = 0;
     yyjson_val *k, *v;
     yyjson_obj_foreach(obj, i, max, k, v) {
-        for (size_t j = 0; j < m; j++)
-            if (unsafe_yyjson_get_len(keys[j]) == unsafe_yyjson_get_len(k) &&
-                memcmp(unsafe_yyjson_get_str(keys[j]), unsafe_yyjson_get_str(k), unsafe_yyjson_get_len(k)) == 0)
+        size_t kn = unsafe_yyjson_get_len(k);
+        const char *ks = unsafe_yyjson_get_str(k);
+        for (size_t j = 0; j < m; j++) {
+            const char *js = unsafe_yyjson_get_str(keys[j]);
+            if (unsafe_yyjson_get_len(keys[j]) == kn && (kn == 0 || (js[0] == ks[0] && memcmp(js, ks, kn) == 0)))
                 return 1;
+        }
         keys[m++] = k;
     }
     return 0;
@@ -849,6 +852,7 @@ typedef struct {
     size_t cn;
     Py_ssize_t coff;    /* M_RESP: the content's offset in aux (-1: None) */
     PyObject *call;     /* M_CALL: the call dict (owned) */
+    Py_ssize_t aoff, alen;   /* M_CALL: _str(arguments) at json[aoff:aoff+alen]; when aoff < 0, c/cn (a str) */
 } Msg;
 
 typedef struct {
@@ -946,16 +950,23 @@ static int fast_msg(Msgs *s, yyjson_val *m) {
                  W_LIT(w, ",\"content\":null,\"tool_calls\":[{\"id\":") == 0 &&
                  call_field(w, YY_GET(p, "id", &dup), &cid) == 0 && W_LIT(w, ",\"name\":") == 0 &&
                  call_field(w, YY_GET(p, "name", &dup), &name) == 0 && W_LIT(w, ",\"arguments\":") == 0;
+        g->aoff = -1;   /* no arguments (None): rendered as nothing */
         if (ok && (args == NULL || yyjson_is_null(args))) {
             pargs = Py_NewRef(Py_None);
             ok = W_LIT(w, "null") == 0;
-        } else if (ok && !yyjson_is_str(args)) {
-            ok = (pargs = yy_py(args)) != NULL && w_val(w, args, 4) == 0;   /* under [{"tool_calls": [{...}]}] */
-        } else if (ok) {   /* _maybe_json */
-            int lj = looks_json(unsafe_yyjson_get_str(args), unsafe_yyjson_get_len(args));
+        } else if (ok) {   /* _maybe_json of a str; any other value as it is */
+            int lj = yyjson_is_str(args) ? looks_json(unsafe_yyjson_get_str(args), unsafe_yyjson_get_len(args)) : 2;
             yyjson_doc *d = lj == 1 ? yy_read(unsafe_yyjson_get_str(args), unsafe_yyjson_get_len(args)) : NULL;
-            yyjson_val *use = d ? yyjson_doc_get_root(d) : args;
-            ok = lj >= 0 && (pargs = yy_py(use)) != NULL && w_val(w, use, 4) == 0;
+            yyjson_val *use = d ? yyjson_doc_get_root(d) : args;   /* a parsed str is a container */
+            size_t at = w->len;
+            ok = lj >= 0 && (pargs = yy_py(use)) != NULL && w_val(w, use, 4) == 0;   /* under [{"tool_calls": [{...}]}] */
+            if (yyjson_is_str(use)) {   /* _str() of a str is the str (in the messages' document) */
+                g->c = unsafe_yyjson_get_str(use);
+                g->cn = unsafe_yyjson_get_len(use);
+            } else {                    /* of anything else, its compact JSON: just written */
+                g->aoff = (Py_ssize_t)at;
+                g->alen = (Py_ssize_t)(w->len - at);
+            }
             if (d) yyjson_doc_free(d);
         }
         ok = ok && W_LIT(w, "}]") == 0 && (g->call = PyDict_New()) != NULL &&
@@ -1071,13 +1082,19 @@ static PyObject *msgs_last_content(Msgs *s, PyObject *roles) {
         if (g->kind == M_TEXT && g->cn) return PyUnicode_DecodeUTF8(g->c, (Py_ssize_t)g->cn, NULL);
         if (g->kind == M_RESP && g->coff >= 0 && g->cn)
             return PyUnicode_DecodeUTF8(s->aux.p + g->coff, (Py_ssize_t)g->cn, NULL);
-        if (g->kind == M_CALL) {
-            PyObject *lst = PyList_New(1);
-            if (lst == NULL) return NULL;
-            PyList_SET_ITEM(lst, 0, Py_NewRef(g->call));
-            PyObject *r = call1(f_render, lst);
-            Py_DECREF(lst);
-            return r;
+        if (g->kind == M_CALL) {   /* render_tool_calls([call]): "name(arguments)" */
+            PyObject *name = PyDict_GetItemWithError(g->call, s_name);
+            const char *nm = "None";
+            Py_ssize_t nn = 4;
+            if (name != NULL && name != Py_None && (nm = PyUnicode_AsUTF8AndSize(name, &nn)) == NULL) return NULL;
+            if (name == NULL && PyErr_Occurred()) return NULL;
+            static W t;
+            t.len = 0;
+            if (w_put(&t, nm, (size_t)nn) < 0 || w_put(&t, "(", 1) < 0 ||
+                (g->aoff >= 0 ? w_put(&t, s->json.p + g->aoff, (size_t)g->alen) : w_put(&t, g->c, g->cn)) < 0 ||
+                w_put(&t, ")", 1) < 0)
+                return NULL;
+            return PyUnicode_DecodeUTF8(t.p, (Py_ssize_t)t.len, NULL);
         }
     }
     Py_RETURN_NONE;
@@ -1129,6 +1146,15 @@ static int track_msgs(PyObject *out, PyObject *traces, PyObject *span, Msgs *s) 
 static W w_raw, w_attrs_buf;
 static Attrs merged_buf;
 static Msgs msgs_in, msgs_out;
+
+/* semconv._tags: a list of str kept (None when empty), anything else by the Python helper. */
+static PyObject *tags(PyObject *v) {
+    if (v == NULL || v == Py_None) Py_RETURN_NONE;
+    if (!PyList_CheckExact(v)) return call1(f_tags, v);
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(v); i++)
+        if (!PyUnicode_CheckExact(PyList_GET_ITEM(v, i))) return call1(f_tags, v);
+    return PyList_GET_SIZE(v) ? PyList_GetSlice(v, 0, PyList_GET_SIZE(v)) : Py_NewRef(Py_None);
+}
 
 /* otlp_json.unix_ns for the plain cases (digits, or a non-negative int): new ref, NULL = decline. */
 static PyObject *yy_time(yyjson_val *v) {
@@ -1287,8 +1313,7 @@ static PyObject *map_one(yyjson_val *sp, const Attrs *base, PyObject *source) {
     if (f[S_COST] == NULL) DECLINE;
     if ((f[S_USER] = as_str(vals[F_USER])) == NULL) DECLINE;
     if ((f[S_SESSION] = as_str(vals[F_SESSION])) == NULL) DECLINE;
-    f[S_TAGS] = vals[F_TAGS] ? call1(f_tags, vals[F_TAGS]) : Py_NewRef(Py_None);
-    if (f[S_TAGS] == NULL) DECLINE;
+    if ((f[S_TAGS] = tags(vals[F_TAGS])) == NULL) DECLINE;
     if ((f[S_ENV] = as_str(vals[F_ENV])) == NULL) DECLINE;
     if ((f[S_VERSION] = as_str(vals[F_VERSION])) == NULL) DECLINE;
     if ((f[S_SERVICE] = as_str(vals[F_SERVICE])) == NULL) DECLINE;
@@ -1296,10 +1321,23 @@ static PyObject *map_one(yyjson_val *sp, const Attrs *base, PyObject *source) {
     if (is_tool || vals[F_TOOL_NAME] != NULL) {
         if ((f[S_TOOL_NAME] = as_str(vals[F_TOOL_NAME])) == NULL) DECLINE;
         if ((f[S_TOOL_ID] = as_str(vals[F_TOOL_ID])) == NULL) DECLINE;
-        if ((tool_args = maybe_json(vals[F_TOOL_ARGS])) == NULL) DECLINE;
         if ((f[S_TOOL_RES] = json_str(vals[F_TOOL_RES])) == NULL) DECLINE;
-        f[S_TOOL_ARGS] = tool_args == Py_None ? Py_NewRef(Py_None) : call1(f_json_text, tool_args);
-        if (f[S_TOOL_ARGS] == NULL) DECLINE;
+        const Attr *ta = fields[F_TOOL_ARGS];
+        yyjson_doc *d = NULL;
+        if (ta != NULL && ta->t == A_STR && looks_json(yyjson_get_str(ta->x), yyjson_get_len(ta->x)) == 1 &&
+            (d = yy_read(yyjson_get_str(ta->x), yyjson_get_len(ta->x))) != NULL) {
+            /* json_text(_maybe_json(s)) and _str() of it: both the parsed value's compact JSON */
+            static W t;
+            t.len = 0;
+            int rc = w_val(&t, yyjson_doc_get_root(d), 0);
+            yyjson_doc_free(d);
+            if (rc < 0 || (tool_args = PyUnicode_DecodeUTF8(t.p, (Py_ssize_t)t.len, NULL)) == NULL) DECLINE;
+            f[S_TOOL_ARGS] = Py_NewRef(tool_args);
+        } else {
+            if ((tool_args = maybe_json(vals[F_TOOL_ARGS])) == NULL) DECLINE;
+            f[S_TOOL_ARGS] = tool_args == Py_None ? Py_NewRef(Py_None) : call1(f_json_text, tool_args);
+            if (f[S_TOOL_ARGS] == NULL) DECLINE;
+        }
     } else {
         tool_args = Py_NewRef(Py_None);
         f[S_TOOL_NAME] = Py_NewRef(Py_None);
