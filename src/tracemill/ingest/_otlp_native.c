@@ -551,6 +551,15 @@ static int yy_has_dup_keys(yyjson_val *obj) {
     return 0;
 }
 
+/* Where the span's raw text holds each escaped string it wrote, by the string's place in the line's
+ * document: the attributes text copies a string from there instead of escaping it again (a message
+ * list in a string attribute is most of a span's text, and needs the most escapes). */
+typedef struct { uint32_t off, len; } Memo;
+static Memo *memo;              /* by value index; len 0: not written in this span's raw */
+static size_t memo_cap;
+static yyjson_val *memo_root;   /* the line's first value: NULL while no raw text is written */
+static W w_raw, w_attrs_buf;
+
 #define W_DEPTH 254   /* orjson.dumps' nesting limit (it reads 1,024): deeper, Python quarantines the span */
 
 /* orjson.dumps(orjson.loads(v)), v inside ``depth`` containers of the value dumped: -1 on error, -2 when
@@ -563,9 +572,15 @@ static int w_val(W *w, yyjson_val *v, int depth) {
     case YYJSON_TYPE_NUM | YYJSON_SUBTYPE_UINT: return w_u64(w, unsafe_yyjson_get_uint(v));
     case YYJSON_TYPE_NUM | YYJSON_SUBTYPE_SINT: return w_i64(w, unsafe_yyjson_get_sint(v));
     case YYJSON_TYPE_NUM | YYJSON_SUBTYPE_REAL: return w_float(w, unsafe_yyjson_get_real(v));
-    case YYJSON_TYPE_STR | YYJSON_SUBTYPE_NONE:
     case YYJSON_TYPE_STR | YYJSON_SUBTYPE_NOESC:
         return w_yystr(w, v);
+    case YYJSON_TYPE_STR | YYJSON_SUBTYPE_NONE: {
+        size_t at = w->len;
+        if (w_str(w, unsafe_yyjson_get_str(v), unsafe_yyjson_get_len(v)) < 0) return -1;
+        if (w == &w_raw && memo_root != NULL && w->len - at < UINT32_MAX && w->len < UINT32_MAX)
+            memo[v - memo_root] = (Memo){(uint32_t)at, (uint32_t)(w->len - at)};
+        return 0;
+    }
     case YYJSON_TYPE_ARR | YYJSON_SUBTYPE_NONE: {
         size_t i, max;
         yyjson_val *x;
@@ -737,7 +752,12 @@ static int any_val(yyjson_val *v, Attr *a, int depth) {
 
 static int w_attr(W *w, const Attr *a) {
     switch (a->t) {
-    case A_STR: return w_yystr(w, a->x);
+    case A_STR:
+        if (memo_root != NULL && !(yyjson_get_subtype(a->x) & YYJSON_SUBTYPE_NOESC) && a->x >= memo_root) {
+            Memo mm = memo[a->x - memo_root];   /* written escaped into this span's raw text just now */
+            if (mm.len) return w_put(w, w_raw.p + mm.off, mm.len);
+        }
+        return w_yystr(w, a->x);
     case A_INT: return w_i64(w, a->i);
     case A_DBL: return w_float(w, a->d);
     case A_BOOL: return yyjson_get_bool(a->x) ? W_LIT(w, "true") : W_LIT(w, "false");
@@ -1143,7 +1163,6 @@ static int track_msgs(PyObject *out, PyObject *traces, PyObject *span, Msgs *s) 
 
 /* -- one span -------------------------------------------------------------------------------------------- */
 
-static W w_raw, w_attrs_buf;
 static Attrs merged_buf;
 static Msgs msgs_in, msgs_out;
 
@@ -1368,10 +1387,10 @@ static PyObject *map_one(yyjson_val *sp, const Attrs *base, PyObject *source) {
     int none_in = !msgs_in.present || msgs_in.py == Py_None, none_out = !msgs_out.present || msgs_out.py == Py_None;
     if ((f[S_IN_MSGS] = none_in ? Py_NewRef(Py_None) : w_bytes(&msgs_in.json)) == NULL) DECLINE;
     if ((f[S_OUT_MSGS] = none_out ? Py_NewRef(Py_None) : w_bytes(&msgs_out.json)) == NULL) DECLINE;
+    w_raw.len = 0;   /* raw first: the attributes text copies its escaped strings (memo) */
+    if (w_val(&w_raw, sp, 0) < 0 || (f[S_RAW] = w_bytes(&w_raw)) == NULL) DECLINE;
     w_attrs_buf.len = 0;
     if (w_attrs(&w_attrs_buf, m) < 0 || (f[S_ATTRS] = w_bytes(&w_attrs_buf)) == NULL) DECLINE;
-    w_raw.len = 0;
-    if (w_val(&w_raw, sp, 0) < 0 || (f[S_RAW] = w_bytes(&w_raw)) == NULL) DECLINE;
 
     PyObject *span = span_type->tp_alloc(span_type, 0);
     if (span == NULL) DECLINE;
@@ -1519,8 +1538,21 @@ static PyObject *map_line(PyObject *self, PyObject *const *args, Py_ssize_t narg
     PyObject *source = args[1], *out = args[3], *observe = args[4], *slow = args[5], *scope_base = args[6];
     yyjson_doc *doc = yy_read(PyBytes_AS_STRING(args[0]), (size_t)PyBytes_GET_SIZE(args[0]));
     if (doc == NULL) Py_RETURN_FALSE;
+    size_t nvals = yyjson_doc_get_val_count(doc);
+    if (nvals > memo_cap) {
+        Memo *q = PyMem_RawRealloc(memo, nvals * sizeof(Memo));
+        if (q == NULL) {
+            yyjson_doc_free(doc);
+            return PyErr_NoMemory();
+        }
+        memo = q;
+        memo_cap = nvals;
+    }
+    memset(memo, 0, nvals * sizeof(Memo));
+    memo_root = yyjson_doc_get_root(doc);
     size_t nscopes = 0;
     if (line_scopes(yyjson_doc_get_root(doc), &line_scope_buf, &nscopes, &line_scope_cap) < 0) {
+        memo_root = NULL;
         yyjson_doc_free(doc);
         if (PyErr_Occurred()) return NULL;
         Py_RETURN_FALSE;
@@ -1570,6 +1602,7 @@ fail:
     msgs_done(&msgs_out);
     for (size_t si = 0; si < nscopes; si++) Py_CLEAR(line_scope_buf[si].py_base);
     Py_XDECREF(traces);
+    memo_root = NULL;
     yyjson_doc_free(doc);
     return result;
 }
