@@ -208,8 +208,18 @@ def _mutate(rng: random.Random, sp: dict[str, Any]) -> dict[str, Any]:
     elif what == 3:                               # status
         sp["status"] = rng.choice([{}, {"code": 2, "message": "boom"}, {"code": "STATUS_CODE_ERROR"}, {"code": [1]},
                                    "error", None, {"status_code": 2, "description": "d"}])
-    elif what == 4:                               # events
-        sp["events"] = [{"name": "exception", "attributes": [_kv("exception.message", "x")]}]
+    elif what == 4:                               # events: exceptions and evaluations natively, others in Python
+        sp["events"] = rng.choice([
+            [{"name": "exception", "attributes": [_kv("exception.message", "x")]}],
+            [{"name": "exception", "timeUnixNano": "5", "attributes": [_kv("exception.type", "E"), _kv("exception.message", 7)]},
+             {"name": "exception", "attributes": [_kv("exception.message", "second")]}],
+            [{"name": "exception", "attributes": [_kv("exception.type", ""), _kv("exception.message", [1, "a"])]}],
+            [{"name": "gen_ai.evaluation.result", "timeUnixNano": "1767600000900000000", "attributes": [
+                _kv("gen_ai.evaluation.name", rng.choice(["user_feedback", "relevance"])), _kv("gen_ai.evaluation.score.value", 0.5),
+                _kv("gen_ai.evaluation.score.label", rng.choice(["thumbs_up", "good", 3])), _kv("gen_ai.evaluation.explanation", "why")]}],
+            [{"name": "gen_ai.evaluation.result", "attributes": [_kv("gen_ai.evaluation.score.value", "bad")]}],
+            [{"name": "gen_ai.evaluation.result"}], [{"name": "gen_ai.evaluation.result", "timeUnixNano": "x"}],
+            [{"name": "gen_ai.user.message", "attributes": [_kv("content", "hi")]}], [{"name": 5}], ["x"], {"a": 1}])
     elif what == 5:                               # a key only the Python path maps
         attrs.append(_kv(rng.choice(["openinference.span.kind", "llm.model_name", "input.value", "ai.operationId",
                                      "gen_ai.prompt.0.content", "gen_ai.evaluation.name", "tool.name", "input"]), "LLM"))

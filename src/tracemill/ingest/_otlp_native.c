@@ -2,8 +2,9 @@
  * ``Span``s, and the spans turned into the loader's Arrow columns.
  *
  * map_line() does what ``orjson.loads`` + ``otlp_json.request_items`` (``span_item`` + ``semconv.map_span``)
- * + ``loader._freeze`` do, for the common shape only: a GenAI-convention span with no events, lowercase hex
- * ids, plain attribute values and GenAI parts-based messages. It reads yyjson's values in place: Python
+ * + ``loader._freeze`` do, for the common shape only: a GenAI-convention span whose events (if any) are
+ * exceptions or evaluation results, with lowercase hex ids, plain attribute values and GenAI parts-based
+ * messages. It reads yyjson's values in place: Python
  * objects are made only for the Span's own fields, and the JSON columns (raw, attributes, messages) are
  * written here as orjson writes them. Anything else (OpenInference, Vercel, deprecated forms, evaluation
  * attributes, odd types, repeated keys, any error) is *declined*: the Python path (otlp_json.span_item)
@@ -30,7 +31,7 @@
 /* -- configuration (set once by setup()) ------------------------------------------------------------ */
 
 static PyObject *f_dumps, *f_loads, *f_int, *f_float, *f_str, *f_tags, *f_maybe_json, *f_normalize,
-    *f_render, *f_json_text, *f_observe, *f_tool_call;
+    *f_render, *f_json_text, *f_observe, *f_tool_call, *f_eval_fb;
 static PyObject *kind_map, *status_map, *role_aliases, *fast_keys, *decline_prefixes, *decline_keys;
 static PyObject *key_class;        /* key -> int class (cache) */
 static PyTypeObject *span_type;
@@ -62,7 +63,7 @@ enum { F_MODEL, F_PROVIDER, F_IN, F_OUT, F_TOTAL, F_COST, F_SESSION, F_TOOL_NAME
 #define K_MSG_OUT (-4)
 
 static PyObject *s_name, *s_role, *s_content, *s_id, *s_arguments, *s_tool_calls, *s__traces, *s_in_msgs,
-    *s_out_msgs, *s_user, *s_assistant, *s_tool, *s_llm, *s_unknown, *s_unset;
+    *s_out_msgs, *s_user, *s_assistant, *s_tool, *s_llm, *s_unknown, *s_unset, *s_error;
 
 /* -- small helpers ------------------------------------------------------------------------------------ */
 
@@ -1213,6 +1214,39 @@ static PyObject *ascii_str(yyjson_val *v) {
     return PyUnicode_FromStringAndSize(unsafe_yyjson_get_str(v), (Py_ssize_t)unsafe_yyjson_get_len(v));
 }
 
+/* One event of the shapes mapped here (otlp_json._events): its name ("exception" or
+ * "gen_ai.evaluation.result"), its time (new ref in *t when t is given) and attributes (into ea).
+ * 1 = an exception, 2 = an evaluation result, -1 = anything else (decline). */
+static int event_parts(yyjson_val *ev, PyObject **t, Attrs *ea) {
+    if (!yyjson_is_obj(ev) || yy_has_dup_keys(ev)) return -1;
+    int dup = 0, kind;
+    yyjson_val *nm = YY_GET(ev, "name", &dup), *a = YY_GET(ev, "attributes", &dup);
+    if (nm == NULL || !yyjson_is_str(nm)) return -1;
+    if (YY_KEY(nm, "exception")) kind = 1;
+    else if (YY_KEY(nm, "gen_ai.evaluation.result")) kind = 2;
+    else return -1;
+    PyObject *time = yy_time(YY_GET(ev, "timeUnixNano", &dup));
+    if (time == NULL) return -1;
+    if (t != NULL) *t = time;
+    else Py_DECREF(time);
+    ea->n = 0;
+    if (yy_truthy(a) && decode_kvs(a, ea) < 0) {
+        if (t != NULL) Py_CLEAR(*t);
+        return -1;
+    }
+    return kind;
+}
+
+static const Attr *attrs_get(const Attrs *m, const char *k) {
+    size_t n = strlen(k);
+    for (size_t i = 0; i < m->n; i++)
+        if (m->a[i].kn == n && memcmp(m->a[i].k, k, n) == 0) return &m->a[i];
+    return NULL;
+}
+
+static Attrs event_buf;
+static PyObject *pending_fbs;   /* the Feedback of the span map_one just returned, for map_line to append */
+
 /* The frozen Span of one OTLP span (new ref), its scope's attributes in ``base``; None (new ref) when the
  * span is declined. Never NULL: any error is a decline. Its messages stay in msgs_in / msgs_out. */
 static PyObject *map_one(yyjson_val *sp, const Attrs *base, PyObject *source) {
@@ -1256,7 +1290,14 @@ static PyObject *map_one(yyjson_val *sp, const Attrs *base, PyObject *source) {
         if (h < 0) DECLINE;
         if ((f[S_PARENT] = h ? ascii_str(pid) : Py_NewRef(Py_None)) == NULL) DECLINE;
     }
-    if (yy_truthy(evs)) DECLINE;
+    /* events: exceptions and evaluation results are mapped here (semconv.map_span's rules), others in Python */
+    int has_events = yy_truthy(evs);
+    if (has_events) {
+        if (!yyjson_is_arr(evs)) DECLINE;
+        size_t i, max;
+        yyjson_val *ev;
+        yyjson_arr_foreach(evs, i, max, ev) if (event_parts(ev, NULL, &event_buf) < 0) DECLINE;
+    }
     if ((f[S_START] = yy_time(start)) == NULL) DECLINE;
     if ((f[S_END] = yy_time(end)) == NULL) DECLINE;
     if (!yy_truthy(st)) {
@@ -1279,6 +1320,25 @@ static PyObject *map_one(yyjson_val *sp, const Attrs *base, PyObject *source) {
         yyjson_val *msg = YY_GET(st, "message", &dup);
         if (msg == NULL) msg = YY_GET(st, "description", &dup);
         if ((f[S_STATUS_MSG] = yy_truthy(msg) ? yy_py(msg) : Py_NewRef(Py_None)) == NULL) DECLINE;
+    }
+    if (has_events && f[S_STATUS_MSG] == Py_None && PyUnicode_Compare(f[S_STATUS_CODE], s_error) == 0) {
+        /* the first exception with a message: "type: message" */
+        size_t i, max;
+        yyjson_val *ev;
+        yyjson_arr_foreach(evs, i, max, ev) {
+            if (event_parts(ev, NULL, &event_buf) != 1) continue;
+            const Attr *msg = attrs_get(&event_buf, "exception.message"), *typ = attrs_get(&event_buf, "exception.type");
+            if (msg == NULL) continue;
+            PyObject *mo = attr_py(msg), *to = mo ? attr_py(typ) : NULL, *text = NULL;
+            int tt = to == NULL ? -1 : PyObject_IsTrue(to);
+            if (tt > 0) text = PyUnicode_FromFormat("%S: %S", to, mo);
+            else if (tt == 0) text = PyObject_Str(mo);
+            Py_XDECREF(mo);
+            Py_XDECREF(to);
+            if (text == NULL) DECLINE;
+            Py_SETREF(f[S_STATUS_MSG], text);
+            break;
+        }
     }
     if (name != NULL && !yyjson_is_null(name) && !yyjson_is_str(name)) DECLINE;
     if ((f[S_NAME] = (name && yyjson_is_str(name)) ? yy_py(name) : Py_NewRef(Py_None)) == NULL) DECLINE;
@@ -1398,12 +1458,41 @@ static PyObject *map_one(yyjson_val *sp, const Attrs *base, PyObject *source) {
         SLOT(span, i) = f[i];
         f[i] = NULL;
     }
+    if (has_events) {   /* _evaluation_feedback(span, event attributes, event time) of each evaluation result */
+        size_t i, max;
+        yyjson_val *ev;
+        yyjson_arr_foreach(evs, i, max, ev) {
+            PyObject *t = NULL, *ea = NULL, *fb = NULL;
+            if (event_parts(ev, &t, &event_buf) != 2) continue;
+            int ok = (ea = PyDict_New()) != NULL;
+            for (size_t j = 0; ok && j < event_buf.n; j++) {
+                const Attr *x = &event_buf.a[j];
+                PyObject *k = PyUnicode_DecodeUTF8(x->k, (Py_ssize_t)x->kn, NULL), *v = k ? attr_py(x) : NULL;
+                ok = v != NULL && PyDict_SetItem(ea, k, v) == 0;
+                Py_XDECREF(k);
+                Py_XDECREF(v);
+            }
+            if (ok) {
+                PyObject *a3[3] = {span, ea, t};
+                fb = PyObject_Vectorcall(f_eval_fb, a3, 3, NULL);
+                ok = fb != NULL && (fb == Py_None || PyList_Append(pending_fbs, fb) == 0);
+            }
+            Py_XDECREF(fb);
+            Py_XDECREF(ea);
+            Py_XDECREF(t);
+            if (!ok) {
+                Py_DECREF(span);
+                DECLINE;
+            }
+        }
+    }
     result = span;
     goto done;
 
 decline:
     if (debug && PyErr_Occurred()) PyErr_Print();
     PyErr_Clear();
+    if (pending_fbs != NULL) PyList_SetSlice(pending_fbs, 0, PyList_GET_SIZE(pending_fbs), NULL);
     result = Py_NewRef(Py_None);
 done:
     for (int i = 0; i < NFIELDS; i++) Py_XDECREF(f[i]);
@@ -1574,7 +1663,12 @@ static PyObject *map_line(PyObject *self, PyObject *const *args, Py_ssize_t narg
         yyjson_arr_foreach(sc->spans, i, max, sp) {
             PyObject *span = map_one(sp, &base, source);
             if (span != Py_None) {
-                int rc = PyList_Append(out, span), done = rc < 0 || traces == NULL ? 0 : track_msgs(out, traces, span, &msgs_out);
+                int rc = PyList_Append(out, span);
+                if (rc == 0 && PyList_GET_SIZE(pending_fbs)) {   /* its feedback, then its tool call, as span_item */
+                    rc = PyList_SetSlice(out, PyList_GET_SIZE(out), PyList_GET_SIZE(out), pending_fbs);
+                    if (rc == 0) rc = PyList_SetSlice(pending_fbs, 0, PyList_GET_SIZE(pending_fbs), NULL);
+                }
+                int done = rc < 0 || traces == NULL ? 0 : track_msgs(out, traces, span, &msgs_out);
                 if (rc == 0 && done == 0) {
                     PyObject *outm = msgs_py(&msgs_out);
                     rc = outm == NULL ? -1 : append_call(out, observe, span, outm);
@@ -1876,6 +1970,7 @@ static int c_strings(PyObject *coll, char ***out, size_t **lens, size_t *n) {
 static int line_setup(void) {
     for (int c = 0; c < 256; c++) esc_tab[c] = c < 0x20 || c == '"' || c == '\\';
     if ((yy_alc = yyjson_alc_dyn_new()) == NULL) { PyErr_NoMemory(); return -1; }
+    if ((pending_fbs = PyList_New(0)) == NULL) return -1;
     if ((ktab = PyMem_RawCalloc(KCAP, sizeof(KEnt))) == NULL) { PyErr_NoMemory(); return -1; }
     if (c_strings(decline_prefixes, &decl_prefix, &decl_prefix_len, &n_decl_prefix) < 0 ||
         c_strings(decline_keys, &decl_key, &decl_key_len, &n_decl_key) < 0 ||
@@ -1930,6 +2025,7 @@ static PyObject *setup(PyObject *self, PyObject *cfg) {
     NEED(f_str, "to_str"); NEED(f_tags, "tags"); NEED(f_maybe_json, "maybe_json");
     NEED(f_normalize, "normalize_messages"); NEED(f_render, "render_tool_calls"); NEED(f_json_text, "json_text");
     NEED(f_observe, "tracker_observe"); NEED(f_tool_call, "tool_call_from_span");
+    NEED(f_eval_fb, "evaluation_feedback");
     NEED(kind_map, "kind_map"); NEED(status_map, "status_map"); NEED(role_aliases, "role_aliases");
     NEED(fast_keys, "fast_keys"); NEED(decline_prefixes, "decline_prefixes"); NEED(decline_keys, "decline_keys");
     PyObject *st; NEED(st, "span_type");
@@ -1959,7 +2055,7 @@ static PyObject *setup(PyObject *self, PyObject *cfg) {
     INTERN(s_arguments, "arguments"); INTERN(s_tool_calls, "tool_calls"); INTERN(s__traces, "_traces");
     INTERN(s_in_msgs, "gen_ai.input.messages"); INTERN(s_out_msgs, "gen_ai.output.messages");
     INTERN(s_user, "user"); INTERN(s_assistant, "assistant"); INTERN(s_tool, "tool"); INTERN(s_llm, "llm");
-    INTERN(s_unknown, "unknown"); INTERN(s_unset, "unset");
+    INTERN(s_unknown, "unknown"); INTERN(s_unset, "unset"); INTERN(s_error, "error");
     PyObject *sys_s;
     INTERN(sys_s, "system");
     PyObject *default_s;   /* interned: orjson matches keyword names by identity */
@@ -1991,7 +2087,7 @@ static struct PyModuleDef module = {
 };
 
 /* Bumped whenever setup()'s config or a function's signature changes: native.py ignores a stale build. */
-#define NATIVE_API 5
+#define NATIVE_API 6
 
 PyMODINIT_FUNC PyInit__otlp_native(void) {
     PyObject *m = PyModule_Create(&module);

@@ -1,9 +1,10 @@
 """The optional native (C) fast path for OTLP/JSON lines, and the switch for it.
 
 ``_otlp_native.c`` parses each line with yyjson (vendored in ``_vendor/yyjson``) and maps the common
-span shape (GenAI conventions, no events, plain attribute values, parts-based messages) straight to a
-frozen ``Span``: the work of ``orjson.loads``, ``otlp_json.span_item``, ``semconv.map_span`` and the
-loader's freeze, without a Python object for every JSON value. It declines every other span, which
+span shape (GenAI conventions, no events but exceptions and evaluation results, plain attribute
+values, parts-based messages) straight to a frozen ``Span``: the work of ``orjson.loads``,
+``otlp_json.span_item``, ``semconv.map_span`` and the loader's freeze, without a Python object for
+every JSON value. It declines every other span, which
 ``span_item`` then maps, so Python stays the reference: the C code calls the Python helpers for every
 value rule that is not plain, and ``tests/test_native_parity.py`` checks that both paths give the same
 rows. It also builds the span table's Arrow columns from the spans (``span_columns``).
@@ -25,7 +26,7 @@ from tracemill.ingest.records import FrozenSpan, Span, json_text, tool_call_from
 
 __all__ = ["LineMapper", "available", "line_mapper", "span_columns"]
 
-_API = 5   # _otlp_native.c's NATIVE_API: a build of an older source is not used (make install rebuilds it)
+_API = 6   # _otlp_native.c's NATIVE_API: a build of an older source is not used (make install rebuilds it)
 try:
     from tracemill.ingest import _otlp_native as _ext  # type: ignore[attr-defined]
 except ImportError:   # not compiled (no C compiler at install time): the Python path does everything
@@ -74,7 +75,8 @@ def _setup() -> None:
         "to_str": semconv._str, "tags": semconv._tags, "maybe_json": semconv._maybe_json,
         "normalize_messages": semconv.normalize_messages, "render_tool_calls": semconv.render_tool_calls,
         "json_text": json_text, "tracker_observe": semconv.ToolCallTracker.observe,
-        "tool_call_from_span": tool_call_from_span, "kind_map": semconv._GENAI_KIND, "status_map": _status_map(),
+        "tool_call_from_span": tool_call_from_span, "evaluation_feedback": semconv._evaluation_feedback,
+        "kind_map": semconv._GENAI_KIND, "status_map": _status_map(),
         "role_aliases": semconv._ROLE_ALIASES, "fast_keys": _fast_keys(),
         "decline_prefixes": _DECLINE_PREFIXES, "decline_keys": set(_DECLINE_KEYS),
         "span_type": FrozenSpan, "descriptors": tuple(Span.__dict__[n] for n in names),
