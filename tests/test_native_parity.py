@@ -401,3 +401,29 @@ def test_lines_orjson_rejects_are_rejected_the_same(tmp_path: Path, monkeypatch:
     assert n == fast + 1 == 4   # good, the 250-deep one and "-0" natively; the repeated-key one in Python
     assert [x for x in items if type(x) is tuple] == [("unwritable", f"{1:032x}", f"{1:016x}")]
     assert [x.reason for x in items if isinstance(x, Rejected)].count("malformed_json") == 5
+
+
+@needs_native
+def test_a_second_caller_meanwhile_maps_its_line_in_python(tmp_path: Path) -> None:
+    """map_line keeps its buffers in static memory: a call made while another is in one of its Python
+    callbacks (another thread's, say) must not touch them. It returns False: the caller maps the line
+    in Python."""
+    from tracemill.ingest.formats.otlp_json import scope_base, span_item
+    from tracemill.ingest.semconv import ToolCallTracker
+
+    ml = native.line_mapper()
+    assert ml is not None
+    llm = {"gen_ai.operation.name": "chat", "gen_ai.request.model": "m"}
+    spans = [_span(0, llm, events=[{"name": "gen_ai.user.message"}]), _span(1, llm)]   # the first is Python's
+    line = _write(tmp_path / "one.jsonl", spans).read_bytes().splitlines()[0]
+    inner: list[bool] = []
+
+    def slow(sp: Any, base: Any, src: str, line_no: Any, out: list) -> Any:
+        inner.append(ml(line, "otlp-json", 1, [], ToolCallTracker().observe, span_item, scope_base))
+        return span_item(sp, base, src, line_no, out)
+
+    out: list = []
+    assert ml(line, "otlp-json", 1, out, ToolCallTracker().observe, slow, scope_base) is True
+    assert inner == [False]
+    assert [type(x) for x in out if isinstance(x, Span)] == [Span, FrozenSpan]
+    assert ml(line, "otlp-json", 1, [], ToolCallTracker().observe, span_item, scope_base) is True   # free again

@@ -1475,7 +1475,10 @@ static PyObject *map_one(yyjson_val *sp, const Attrs *base, PyObject *source) {
         yyjson_val *ev;
         yyjson_arr_foreach(evs, i, max, ev) {
             PyObject *t = NULL, *ea = NULL, *fb = NULL;
-            if (event_parts(ev, &t, &event_buf) != 2) continue;
+            if (event_parts(ev, &t, &event_buf) != 2) {
+                Py_XDECREF(t);
+                continue;
+            }
             int ok = (ea = PyDict_New()) != NULL;
             for (size_t j = 0; ok && j < event_buf.n; j++) {
                 const Attr *x = &event_buf.a[j];
@@ -1627,6 +1630,8 @@ static int line_scopes(yyjson_val *root, Scope **scopes, size_t *nscopes, size_t
 
 static Scope *line_scope_buf;
 static size_t line_scope_cap;
+static int line_busy;   /* map_line's buffers are static: a second caller meanwhile (another thread, while
+                         * this one is in a Python callback) is told to map its line in Python */
 
 /* map_line(line, source, line_no, out, observe, slow, scope_base) -> bool: the whole line mapped into out
  * (True), or nothing done (False: the caller parses the line and maps it in Python). */
@@ -1637,13 +1642,16 @@ static PyObject *map_line(PyObject *self, PyObject *const *args, Py_ssize_t narg
     }
     if (!check_ready()) return NULL;
     PyObject *source = args[1], *out = args[3], *observe = args[4], *slow = args[5], *scope_base = args[6];
+    if (line_busy) Py_RETURN_FALSE;
     yyjson_doc *doc = yy_read(PyBytes_AS_STRING(args[0]), (size_t)PyBytes_GET_SIZE(args[0]));
     if (doc == NULL) Py_RETURN_FALSE;
+    line_busy = 1;
     size_t nvals = yyjson_doc_get_val_count(doc);
     if (nvals > memo_cap) {
         Memo *q = PyMem_RawRealloc(memo, nvals * sizeof(Memo));
         if (q == NULL) {
             yyjson_doc_free(doc);
+            line_busy = 0;
             return PyErr_NoMemory();
         }
         memo = q;
@@ -1655,6 +1663,7 @@ static PyObject *map_line(PyObject *self, PyObject *const *args, Py_ssize_t narg
     if (line_scopes(yyjson_doc_get_root(doc), &line_scope_buf, &nscopes, &line_scope_cap) < 0) {
         memo_root = NULL;
         yyjson_doc_free(doc);
+        line_busy = 0;
         if (PyErr_Occurred()) return NULL;
         Py_RETURN_FALSE;
     }
@@ -1710,6 +1719,7 @@ fail:
     Py_XDECREF(traces);
     memo_root = NULL;
     yyjson_doc_free(doc);
+    line_busy = 0;
     return result;
 }
 
