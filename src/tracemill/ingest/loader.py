@@ -293,19 +293,19 @@ def build_chunks(
         # hundred at a time is slower again (their dicts have left the CPU cache by then).
         nonlocal frozen, n_spans
         t0 = time.process_time()
-        bad = 0
+        bad: list[Span] = []
         for sp in spans[frozen:]:
             if type(sp) is not FrozenSpan:   # the native mapper's spans come frozen
                 try:
                     _freeze(sp)
                 except TypeError as e:   # orjson writes 254 levels of nesting, though it reads 1,024
                     unwritable.add((sp.trace_id, sp.span_id))
-                    bad += 1
+                    bad.append(sp)
                     rejected.append(_qrow("invalid_value", f"span {sp.trace_id}/{sp.span_id}: a JSON value in it cannot "
                                           f"be stored ({e}: it nests deeper than 254 levels)", None, raw_json(sp.raw)))
         if bad:   # quarantined whole: make() leaves out its tool calls and feedback too
-            spans[frozen:] = [sp for sp in spans[frozen:] if (sp.trace_id, sp.span_id) not in unwritable]
-            n_spans -= bad
+            spans[frozen:] = [sp for sp in spans[frozen:] if not any(sp is b for b in bad)]
+            n_spans -= len(bad)
         frozen = len(spans)
         charge(t0)
 
