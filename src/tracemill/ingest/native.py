@@ -4,10 +4,9 @@
 span shape (GenAI conventions, no events but exceptions and evaluation results, plain attribute
 values, parts-based messages) straight to a frozen ``Span``: the work of ``orjson.loads``,
 ``otlp_json.span_item``, ``semconv.map_span`` and the loader's freeze, without a Python object for
-every JSON value. It declines every other span, which
-``span_item`` then maps, so Python stays the reference: the C code calls the Python helpers for every
-value rule that is not plain, and ``tests/test_native_parity.py`` checks that both paths give the same
-rows. It also builds the span table's Arrow columns from the spans (``span_columns``).
+every JSON value. It declines every other span, which ``span_item`` then maps, so Python stays the
+reference: the C code calls the Python helpers for every value rule that is not plain, and
+``tests/test_native_parity.py`` checks that both paths give the same rows. It also builds the span table's Arrow columns from the spans (``span_columns``).
 
 The extension is built when the package is installed (``hatch_build.py``) if a C compiler is there;
 without one, ingest runs the Python path only. ``TRACEMILL_NATIVE=0`` turns the fast path off.
@@ -103,8 +102,9 @@ def line_mapper() -> LineMapper | None:
     (an ``ExportTraceServiceRequest``), parsed with yyjson and mapped in C without a Python object per
     JSON value. Spans off the fast shape go to ``slow`` (``otlp_json.span_item``) as the dicts orjson
     would make, with their scope's attributes from ``scope_base(resource, scope)``. False when the
-    line is not one it takes (not JSON, or a request of another shape): nothing was done, and the
-    caller parses and maps it in Python. None when the extension is not compiled."""
+    line is not one it takes (not JSON, or a request of another shape), or while another call is
+    using its buffers (another thread's): nothing was done, and the caller parses and maps the line
+    in Python. None when the extension is not compiled."""
     if _ext is None:
         return None
     if not _SETUP_DONE:
