@@ -200,17 +200,21 @@ def span_item(sp: Any, base: dict[str, Any], fmt: str, line_no: int | None, out:
     return span
 
 
-def scope_base(resource: Any, scope: Any) -> dict[str, Any]:
-    """The attributes a scope's spans start from (resource, then scope), as ``request_items`` makes them:
-    for the native line path's declined spans."""
-    ra = (resource or {}).get("attributes")
-    res_attrs = decode_kvlist(ra) if ra else {}
+def _with_scope(res_attrs: dict[str, Any], scope: Any) -> dict[str, Any]:
+    """The attributes a scope's spans start from: the resource's, updated by the scope's."""
     sc = _scope_attrs(scope)
     if not sc:
         return res_attrs
     base = res_attrs.copy()
     base.update(sc)
     return base
+
+
+def scope_base(resource: Any, scope: Any) -> dict[str, Any]:
+    """A scope's starting attributes from its resource and scope objects, as ``request_items`` makes
+    them: for the native line path's declined spans."""
+    ra = (resource or {}).get("attributes")
+    return _with_scope(decode_kvlist(ra) if ra else {}, scope)
 
 
 def request_items(req: Any, *, fmt: str, line_no: int | None, tracker: ToolCallTracker,
@@ -247,13 +251,7 @@ def request_items(req: Any, *, fmt: str, line_no: int | None, tracker: ToolCallT
                 spans = ss.get("spans") or []
                 if type(spans) is not list:
                     raise TypeError("spans is not a list")
-                sc = _scope_attrs(ss.get("scope", ss.get("instrumentationLibrary")))
-                if sc:
-                    base = res_attrs.copy()
-                    base.update(sc)
-                else:
-                    base = res_attrs
-                scopes.append((base, spans))
+                scopes.append((_with_scope(res_attrs, ss.get("scope", ss.get("instrumentationLibrary"))), spans))
         except (TypeError, ValueError, AttributeError, KeyError) as e:
             out.append(Rejected("wrong_type", f"resourceSpans entry: {e}", raw_json(rs), line_no))
             continue
