@@ -33,7 +33,6 @@
 static PyObject *f_dumps, *f_loads, *f_int, *f_float, *f_str, *f_tags, *f_maybe_json, *f_normalize,
     *f_render, *f_json_text, *f_observe, *f_tool_call, *f_eval_fb;
 static PyObject *kind_map, *status_map, *role_aliases, *fast_keys, *decline_prefixes, *decline_keys;
-static PyObject *key_class;        /* key -> int class (cache) */
 static PyTypeObject *span_type;
 static PyObject *descrs;           /* tuple of the Span slot descriptors, in field order */
 static PyObject *kw_default;       /* ("default",) */
@@ -62,51 +61,13 @@ enum { F_MODEL, F_PROVIDER, F_IN, F_OUT, F_TOTAL, F_COST, F_SESSION, F_TOOL_NAME
 #define K_MSG_IN (-3)
 #define K_MSG_OUT (-4)
 
-static PyObject *s_name, *s_role, *s_content, *s_id, *s_arguments, *s_tool_calls, *s__traces, *s_in_msgs,
-    *s_out_msgs, *s_user, *s_assistant, *s_tool, *s_llm, *s_unknown, *s_unset, *s_error;
+static PyObject *s_name, *s_role, *s_content, *s_id, *s_arguments, *s_tool_calls, *s__traces, *s_user,
+    *s_assistant, *s_tool, *s_llm, *s_unknown, *s_unset, *s_error;
 
 /* -- small helpers ------------------------------------------------------------------------------------ */
 
 /* Borrowed d[k] or NULL (no error set on a miss; -1/error means decline). */
 static inline PyObject *dget(PyObject *d, PyObject *k) { return PyDict_GetItemWithError(d, k); }
-
-/* The class of an attribute key (cached): field*16+rank, or one of the K_* codes. -100 on error. */
-static int classify(PyObject *key) {
-    PyObject *c = dget(key_class, key);
-    if (c != NULL) return (int)PyLong_AsLong(c);
-    if (PyErr_Occurred()) return -100;
-    int cls;
-    PyObject *fk = dget(fast_keys, key);
-    if (fk != NULL) {
-        cls = (int)PyLong_AsLong(PyTuple_GET_ITEM(fk, 0)) * 16 + (int)PyLong_AsLong(PyTuple_GET_ITEM(fk, 1));
-    } else if (PyErr_Occurred()) {
-        return -100;
-    } else if (PyUnicode_Compare(key, s_in_msgs) == 0) {
-        cls = K_MSG_IN;
-    } else if (PyUnicode_Compare(key, s_out_msgs) == 0) {
-        cls = K_MSG_OUT;
-    } else {
-        int hit = PySet_Contains(decline_keys, key);
-        if (hit < 0) return -100;
-        if (!hit) {
-            for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(decline_prefixes); i++) {
-                Py_ssize_t r = PyUnicode_Tailmatch(key, PyTuple_GET_ITEM(decline_prefixes, i), 0, PY_SSIZE_T_MAX, -1);
-                if (r < 0) return -100;
-                if (r) { hit = 1; break; }
-            }
-        }
-        cls = hit ? K_DECLINE : K_INERT;
-    }
-    if (PyDict_GET_SIZE(key_class) < 100000) {
-        PyObject *o = PyLong_FromLong(cls);
-        if (o == NULL || PyDict_SetItem(key_class, key, o) < 0) {
-            Py_XDECREF(o);
-            return -100;
-        }
-        Py_DECREF(o);
-    }
-    return cls;
-}
 
 static PyObject *call1(PyObject *f, PyObject *a) { return PyObject_CallOneArg(f, a); }
 
@@ -234,6 +195,28 @@ static PyObject *next_seq(PyObject *e) {
     return seq;
 }
 
+/* The tracker's entry of the span's trace (borrowed) and the span's reference (new): what a requested
+ * call's record holds. 1 ok, 0 not the layout this code knows, -1 error. */
+static int request_start(PyObject *traces, PyObject *span, PyObject **e, PyObject **ref) {
+    if ((*e = trace_entry(traces, SLOT(span, S_TRACE_ID))) == NULL) return PyErr_Occurred() ? -1 : 0;
+    PyObject *sid = SLOT(span, S_SPAN_ID), *src = SLOT(span, S_SOURCE), *end = SLOT(span, S_END);
+    if (sid == NULL || src == NULL || end == NULL) return 0;
+    *ref = PyTuple_Pack(3, sid, src, end);   /* not the span: the loader may mutate it */
+    return *ref == NULL ? -1 : 1;
+}
+
+/* One requested call's record, (seq, ref, message index, call index, call), appended to e[2]. 0 / -1. */
+static int add_request(PyObject *e, PyObject *ref, Py_ssize_t i, Py_ssize_t j, PyObject *call) {
+    PyObject *seq = next_seq(e), *pi = PyLong_FromSsize_t(i), *pj = PyLong_FromSsize_t(j);
+    PyObject *rec = (seq && pi && pj) ? PyTuple_Pack(5, seq, ref, pi, pj, call) : NULL;
+    int rc = rec == NULL ? -1 : PyList_Append(PyList_GET_ITEM(e, 2), rec);
+    Py_XDECREF(rec);
+    Py_XDECREF(seq);
+    Py_XDECREF(pi);
+    Py_XDECREF(pj);
+    return rc;
+}
+
 /* ToolCallTracker.observe(span, outm) for a span mapped here, on the tracker's ``_traces`` (the layout
  * semconv.ToolCallTracker documents): the same records, and the ToolCall of a tool span appended to
  * ``out``. 1 = done, 0 = a shape only the Python method takes (nothing changed), -1 = error. */
@@ -277,26 +260,14 @@ static int track(PyObject *out, PyObject *traces, PyObject *span, PyObject *outm
         nreq += PyList_GET_SIZE(tc);
     }
     if (nreq == 0) return 1;
-    PyObject *e = trace_entry(traces, tid);
-    if (e == NULL) return PyErr_Occurred() ? -1 : 0;
-    PyObject *sid = SLOT(span, S_SPAN_ID), *src = SLOT(span, S_SOURCE), *end = SLOT(span, S_END);
-    if (sid == NULL || src == NULL || end == NULL) return 0;
-    PyObject *ref = PyTuple_Pack(3, sid, src, end);   /* not the span: the loader may mutate it */
-    if (ref == NULL) return -1;
-    int rc = 0;
+    PyObject *e, *ref;
+    int rc = request_start(traces, span, &e, &ref);
+    if (rc <= 0) return rc;
+    rc = 0;
     for (Py_ssize_t i = 0; rc == 0 && i < PyList_GET_SIZE(outm); i++) {
         PyObject *tcs = dget(PyList_GET_ITEM(outm, i), s_tool_calls);
         if (tcs == NULL || tcs == Py_None) continue;
-        for (Py_ssize_t j = 0; rc == 0 && j < PyList_GET_SIZE(tcs); j++) {
-            PyObject *seq = next_seq(e);
-            PyObject *pi = PyLong_FromSsize_t(i), *pj = PyLong_FromSsize_t(j);
-            PyObject *rec = (seq && pi && pj) ? PyTuple_Pack(5, seq, ref, pi, pj, PyList_GET_ITEM(tcs, j)) : NULL;
-            rc = rec == NULL ? -1 : PyList_Append(PyList_GET_ITEM(e, 2), rec);
-            Py_XDECREF(rec);
-            Py_XDECREF(seq);
-            Py_XDECREF(pi);
-            Py_XDECREF(pj);
-        }
+        for (Py_ssize_t j = 0; rc == 0 && j < PyList_GET_SIZE(tcs); j++) rc = add_request(e, ref, i, j, PyList_GET_ITEM(tcs, j));
     }
     Py_DECREF(ref);
     return rc < 0 ? -1 : 1;
@@ -685,7 +656,15 @@ static int in_list(const char *s, size_t n, char **list, size_t *lens, size_t co
     return 0;
 }
 
-/* The class and flags of a key (classify()'s rules, on the key's bytes). */
+/* The class of a key that is no field's: the message keys, keys only Python maps, the rest inert. */
+static int rule_class(const char *k, size_t kn) {
+    if (kn == 21 && memcmp(k, "gen_ai.input.messages", kn) == 0) return K_MSG_IN;
+    if (kn == 22 && memcmp(k, "gen_ai.output.messages", kn) == 0) return K_MSG_OUT;
+    return (in_list(k, kn, decl_key, decl_key_len, n_decl_key, 0) ||
+            in_list(k, kn, decl_prefix, decl_prefix_len, n_decl_prefix, 1)) ? K_DECLINE : K_INERT;
+}
+
+/* The class and flags of a key: the table's (fields first, set up from fast_keys), else rule_class(). */
 static void key_class_of(Attr *a) {
     a->h = khash(a->k, a->kn);
     KEnt *e = kslot(a->k, a->kn, a->h);
@@ -694,8 +673,7 @@ static void key_class_of(Attr *a) {
         a->flags = e->flags;
         return;
     }
-    int cls = (in_list(a->k, a->kn, decl_key, decl_key_len, n_decl_key, 0) ||
-               in_list(a->k, a->kn, decl_prefix, decl_prefix_len, n_decl_prefix, 1)) ? K_DECLINE : K_INERT;
+    int cls = rule_class(a->k, a->kn);
     a->cls = cls;
     a->flags = 0;
     if (kcount < KCAP / 2) kput(a->k, a->kn, a->h, cls);   /* a full table only stops caching */
@@ -1151,25 +1129,12 @@ static int track_msgs(PyObject *out, PyObject *traces, PyObject *span, Msgs *s) 
     size_t ncalls = 0;
     for (size_t i = 0; i < s->n; i++) ncalls += s->m[i].kind == M_CALL;
     if (ncalls == 0) return 1;
-    PyObject *e = trace_entry(traces, SLOT(span, S_TRACE_ID));
-    if (e == NULL) return PyErr_Occurred() ? -1 : 0;
-    PyObject *sid = SLOT(span, S_SPAN_ID), *src = SLOT(span, S_SOURCE), *end = SLOT(span, S_END);
-    if (sid == NULL || src == NULL || end == NULL) return 0;
-    PyObject *ref = PyTuple_Pack(3, sid, src, end);
-    if (ref == NULL) return -1;
-    int rc = 0;
-    PyObject *zero = PyLong_FromLong(0);
-    if (zero == NULL) rc = -1;
-    for (size_t i = 0; rc == 0 && i < s->n; i++) {
-        if (s->m[i].kind != M_CALL) continue;
-        PyObject *seq = next_seq(e), *pi = PyLong_FromSize_t(i);
-        PyObject *rec = (seq && pi) ? PyTuple_Pack(5, seq, ref, pi, zero, s->m[i].call) : NULL;
-        rc = rec == NULL ? -1 : PyList_Append(PyList_GET_ITEM(e, 2), rec);
-        Py_XDECREF(rec);
-        Py_XDECREF(seq);
-        Py_XDECREF(pi);
-    }
-    Py_XDECREF(zero);
+    PyObject *e, *ref;
+    int rc = request_start(traces, span, &e, &ref);
+    if (rc <= 0) return rc;
+    rc = 0;
+    for (size_t i = 0; rc == 0 && i < s->n; i++)   /* a fast-path message has one call */
+        if (s->m[i].kind == M_CALL) rc = add_request(e, ref, (Py_ssize_t)i, 0, s->m[i].call);
     Py_DECREF(ref);
     return rc < 0 ? -1 : 1;
 }
@@ -1195,14 +1160,8 @@ static PyObject *yy_time(yyjson_val *v) {
         const char *s = unsafe_yyjson_get_str(v);
         size_t n = unsafe_yyjson_get_len(v);
         if (n == 0) Py_RETURN_NONE;
-        if (n > 19) return NULL;
-        unsigned long long u = 0;
-        for (size_t i = 0; i < n; i++) {
-            if (s[i] < '0' || s[i] > '9') return NULL;
-            u = u * 10 + (unsigned)(s[i] - '0');
-        }
-        if (u > (unsigned long long)LLONG_MAX) return NULL;
-        return PyLong_FromUnsignedLongLong(u);
+        long long x;
+        return s[0] == '-' || !plain_int(s, n, &x) ? NULL : PyLong_FromLongLong(x);
     }
     if (yyjson_is_uint(v) && yyjson_get_uint(v) <= (uint64_t)LLONG_MAX) return PyLong_FromUnsignedLongLong(yyjson_get_uint(v));
     if (yyjson_is_sint(v) && yyjson_get_sint(v) >= 0) return PyLong_FromLongLong(yyjson_get_sint(v));
@@ -2000,26 +1959,22 @@ static int line_setup(void) {
         return -1;
     Py_ssize_t pos = 0;
     PyObject *k, *v;
-    while (PyDict_Next(fast_keys, &pos, &k, &v)) {   /* classify() takes fast_keys first */
+    while (PyDict_Next(fast_keys, &pos, &k, &v)) {   /* a field's key: field*16 + its rank when GenAI is native */
         Py_ssize_t n;
         const char *s = PyUnicode_AsUTF8AndSize(k, &n);
         if (s == NULL) return -1;
-        int cls = classify(k);
-        if (cls == -100) return -1;
+        int cls = (int)PyLong_AsLong(PyTuple_GET_ITEM(v, 0)) * 16 + (int)PyLong_AsLong(PyTuple_GET_ITEM(v, 1));
+        if (PyErr_Occurred()) return -1;
         if (kput(s, (size_t)n, khash(s, (size_t)n), cls) == NULL) { PyErr_NoMemory(); return -1; }
     }
     static const struct { const char *k; int flags; } flagged[] = {
-        {"gen_ai.input.messages", 0}, {"gen_ai.output.messages", 0}, {"gen_ai.operation.name", FL_OP},
+        {"gen_ai.operation.name", FL_OP},
         {"gen_ai.tool.name", FL_TOOL_NAME}, {"gen_ai.request.model", FL_HINT}, {"gen_ai.response.model", FL_HINT},
         {"gen_ai.usage.input_tokens", FL_HINT},
     };
-    for (size_t i = 0; i < sizeof flagged / sizeof flagged[0]; i++) {
-        PyObject *key = PyUnicode_FromString(flagged[i].k);
-        int cls = key == NULL ? -100 : classify(key);
-        Py_XDECREF(key);
-        if (cls == -100) return -1;
+    for (size_t i = 0; i < sizeof flagged / sizeof flagged[0]; i++) {   /* a field's entry keeps its class */
         size_t n = strlen(flagged[i].k);
-        KEnt *e = kput(flagged[i].k, n, khash(flagged[i].k, n), cls);
+        KEnt *e = kput(flagged[i].k, n, khash(flagged[i].k, n), rule_class(flagged[i].k, n));
         if (e == NULL) { PyErr_NoMemory(); return -1; }
         e->flags |= flagged[i].flags;
     }
@@ -2072,10 +2027,8 @@ static PyObject *setup(PyObject *self, PyObject *cfg) {
         return NULL;
     }
 #undef NEED
-    if ((key_class = PyDict_New()) == NULL) return NULL;
     INTERN(s_name, "name"); INTERN(s_role, "role"); INTERN(s_content, "content"); INTERN(s_id, "id");
     INTERN(s_arguments, "arguments"); INTERN(s_tool_calls, "tool_calls"); INTERN(s__traces, "_traces");
-    INTERN(s_in_msgs, "gen_ai.input.messages"); INTERN(s_out_msgs, "gen_ai.output.messages");
     INTERN(s_user, "user"); INTERN(s_assistant, "assistant"); INTERN(s_tool, "tool"); INTERN(s_llm, "llm");
     INTERN(s_unknown, "unknown"); INTERN(s_unset, "unset"); INTERN(s_error, "error");
     PyObject *sys_s;
