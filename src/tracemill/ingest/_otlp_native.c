@@ -872,7 +872,7 @@ typedef struct {
     Msg *m;
     size_t n, cap;
     W json, aux;
-    yyjson_doc *docs[2];
+    yyjson_doc *doc;    /* the parsed message list the Msg pointers point into */
 } Msgs;
 
 static void msgs_reset(Msgs *s) {
@@ -1035,8 +1035,8 @@ static int messages(Msgs *s, const Attr *a, PyObject *role) {
         }
         ok = ok && w_put(&s->json, "]", 1) == 0;
         if (ok) {   /* the Msg pointers point into d: keep it until the span is done */
-            if (s->docs[0] != NULL) yyjson_doc_free(s->docs[0]);
-            s->docs[0] = d;
+            if (s->doc != NULL) yyjson_doc_free(s->doc);
+            s->doc = d;
             return 0;
         }
         if (d) yyjson_doc_free(d);
@@ -1061,9 +1061,9 @@ static int messages(Msgs *s, const Attr *a, PyObject *role) {
 
 static void msgs_done(Msgs *s) {
     msgs_reset(s);
-    if (s->docs[0] != NULL) {
-        yyjson_doc_free(s->docs[0]);
-        s->docs[0] = NULL;
+    if (s->doc != NULL) {
+        yyjson_doc_free(s->doc);
+        s->doc = NULL;
     }
 }
 
